@@ -1,0 +1,1 @@
+//! Configuration: flag > environment > keyflow.toml > default.

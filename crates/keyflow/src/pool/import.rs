@@ -1,0 +1,1 @@
+//! Parsing pasted key lists.
