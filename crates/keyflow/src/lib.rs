@@ -1,8 +1,23 @@
 //! keyflow: one OpenAI- and Anthropic-compatible endpoint in front of a pool
 //! of SiliconFlow API keys. See `docs/ARCHITECTURE.md` for the map.
 
+pub mod admin;
+pub mod app;
+pub mod catalog;
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod health;
+pub mod jobs;
+pub mod keys;
+pub mod pins;
 pub mod pool;
+pub mod proxy;
+pub mod recorder;
 pub mod secret;
+pub mod state;
+pub mod store;
+pub mod upstream;
 pub mod usage;
+
+pub use app::App;

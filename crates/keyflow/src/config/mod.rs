@@ -1,1 +1,242 @@
 //! Configuration: flag > environment > keyflow.toml > default.
+//!
+//! [`load`] finds and reads the file, [`resolve`] merges the layers (pure,
+//! so the precedence is unit-tested with a map for the environment). Boot
+//! settings land in [`Config`]; the live ones in [`RuntimeSettings`], which
+//! only seed the database: after the first start the console owns them.
+//! Environment names of the five seed tools are accepted as aliases (the
+//! canonical name wins when both are set); [`catalog`] lists them all.
+
+pub mod catalog;
+mod env;
+mod file;
+mod modes;
+pub mod parse;
+mod resolve;
+mod settings;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub use catalog::{env_help, env_help_markdown, env_help_text, SettingInfo};
+pub use env::{EnvSource, ProcessEnv};
+pub use file::{FileConfig, FileImage, SecretList, SecretText, SizeText, TextList};
+pub use modes::{AccessControl, Strategy};
+pub use resolve::resolve;
+pub use settings::{ImageSettings, Problem, RuntimeSettings, MAX_RETRIES_LIMIT, REDACTED};
+
+use crate::cli::Cli;
+use crate::secret::Secret;
+
+pub const DEFAULT_PORT: u16 = 7898;
+pub const DEFAULT_UPSTREAM_URL: &str = "https://api.siliconflow.cn";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/keyflow.db";
+pub const DEFAULT_TEST_MODEL: &str = "Qwen/Qwen2.5-7B-Instruct";
+pub const DEFAULT_BANNED_KEYWORDS: &str = "porn,nude,naked,sex,xxx,adult";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
+pub const DEFAULT_ADMIN_USERNAME: &str = "admin";
+pub const DEFAULT_ADMIN_PASSWORD: &str = "admin";
+/// The file read when neither `--config` nor `KEYFLOW_CONFIG` names one.
+pub const DEFAULT_CONFIG_FILE: &str = "keyflow.toml";
+
+/// Boot settings, fixed for the life of the process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    /// Without trailing slash or `/v1`.
+    pub upstream_url: String,
+    pub database_url: String,
+    /// Client tokens from flag/env/file; empty = the gateway is open.
+    pub client_tokens: Vec<Secret>,
+    /// Tokens that may call free models only.
+    pub free_client_tokens: Vec<Secret>,
+    pub admin_username: String,
+    pub admin_password: Secret,
+    /// Raw text of the keys to import at start (the importer parses it).
+    pub keys_at_start: Option<Secret>,
+    pub test_model: String,
+    pub free_model_test_key: Option<Secret>,
+    pub purge_invalid: bool,
+    pub max_body_bytes: usize,
+    /// Encrypts stored keys at rest.
+    pub secret: Option<Secret>,
+    /// A `tracing` filter directive.
+    pub log_level: String,
+    /// The file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    /// Seeds for the live settings.
+    pub runtime: RuntimeSettings,
+    /// Where each setting not left at its default came from, by file key.
+    pub origins: BTreeMap<&'static str, Origin>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+            upstream_url: DEFAULT_UPSTREAM_URL.to_string(),
+            database_url: DEFAULT_DATABASE_URL.to_string(),
+            client_tokens: Vec::new(),
+            free_client_tokens: Vec::new(),
+            admin_username: DEFAULT_ADMIN_USERNAME.to_string(),
+            admin_password: Secret::new(DEFAULT_ADMIN_PASSWORD),
+            keys_at_start: None,
+            test_model: DEFAULT_TEST_MODEL.to_string(),
+            free_model_test_key: None,
+            purge_invalid: false,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            secret: None,
+            log_level: "info".to_string(),
+            config_file: None,
+            runtime: RuntimeSettings::default(),
+            origins: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    pub fn admin_password_is_default(&self) -> bool {
+        self.admin_password.expose() == DEFAULT_ADMIN_PASSWORD
+    }
+
+    /// Refuses to listen beyond loopback while anyone could log in as
+    /// `admin`/`admin`.
+    pub fn check_bind_safety(&self) -> Result<(), ConfigError> {
+        if !self.bind.ip().is_loopback() && self.admin_password_is_default() {
+            return Err(ConfigError::UnsafeBind { bind: self.bind });
+        }
+        Ok(())
+    }
+
+    /// Where `key` (a file key such as `max_retries`) came from.
+    pub fn origin(&self, key: &str) -> Origin {
+        self.origins.get(key).cloned().unwrap_or(Origin::Default)
+    }
+}
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File { path: PathBuf, key: &'static str },
+    Env(&'static str),
+    Flag(&'static str),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("the default"),
+            Origin::File { path, key } => write!(f, "`{key}` in {}", path.display()),
+            Origin::Env(name) => write!(f, "environment variable {name}"),
+            Origin::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+/// Why the configuration cannot be used. Every message says which setting,
+/// where its value came from, and what would be accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("config file {}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid {setting} from {origin} ({value}): {expected}")]
+    Value { setting: &'static str, origin: Origin, value: String, expected: String },
+    #[error("{setting} (from {origin}) {message}")]
+    Setting { setting: &'static str, origin: Origin, message: String },
+    #[error(
+        "refusing to listen on {bind} while the admin password is the default \"admin\": \
+         set ADMIN_PASSWORD (or --admin-password) to a strong password, or bind to 127.0.0.1"
+    )]
+    UnsafeBind { bind: SocketAddr },
+}
+
+/// Loads the configuration: the TOML file named by `--config` or
+/// `KEYFLOW_CONFIG` (an error if missing), else `./keyflow.toml` if it
+/// exists, then [`resolve`].
+pub fn load(cli: &Cli, env: &dyn EnvSource) -> Result<Config, ConfigError> {
+    let file = match config_path(cli, env) {
+        (path, true) => Some(FileConfig::read(&path)?),
+        (path, false) => match std::fs::read_to_string(&path) {
+            Ok(text) => Some(FileConfig::from_toml_str(&text, &path)?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        },
+    };
+    resolve(&cli.global, env, file)
+}
+
+/// The config file to read and whether it was asked for explicitly.
+fn config_path(cli: &Cli, env: &dyn EnvSource) -> (PathBuf, bool) {
+    if let Some(path) = &cli.global.config {
+        return (path.clone(), true);
+    }
+    if let Some((_, path)) = env::first_set(env, &["KEYFLOW_CONFIG"]) {
+        return (PathBuf::from(path.trim()), true);
+    }
+    (Path::new(DEFAULT_CONFIG_FILE).to_path_buf(), false)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::cli::GlobalFlags;
+
+    fn cli_with_config(path: Option<PathBuf>) -> Cli {
+        Cli { global: GlobalFlags { config: path, ..GlobalFlags::default() }, command: None }
+    }
+
+    #[test]
+    fn bind_safety_needs_a_password_beyond_loopback() {
+        let mut config = Config::default();
+        assert!(config.admin_password_is_default());
+        assert!(config.check_bind_safety().is_ok());
+        config.bind = SocketAddr::from(([0, 0, 0, 0], 7898));
+        let err = config.check_bind_safety().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("ADMIN_PASSWORD") && err.contains("127.0.0.1") && err.contains("0.0.0.0:7898"), "{err}");
+        config.admin_password = Secret::new("a-strong-one");
+        assert!(!config.admin_password_is_default());
+        assert!(config.check_bind_safety().is_ok());
+        config.bind = SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), 7898);
+        config.admin_password = Secret::new(DEFAULT_ADMIN_PASSWORD);
+        assert!(config.check_bind_safety().is_ok());
+    }
+
+    #[test]
+    fn explicit_config_file_must_exist() {
+        let env = HashMap::new();
+        let err = load(&cli_with_config(Some("/nonexistent/k.toml".into())), &env).err();
+        assert!(matches!(err, Some(ConfigError::Read { .. })), "{err:?}");
+        let env: HashMap<String, String> =
+            [("KEYFLOW_CONFIG".to_string(), "/nonexistent/env.toml".to_string())].into_iter().collect();
+        let err = load(&cli_with_config(None), &env).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("/nonexistent/env.toml"), "{err}");
+    }
+
+    #[test]
+    fn load_reads_the_named_file() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("k.toml");
+        std::fs::write(&path, "max_retries = 7\nbind = \"127.0.0.1:9\"\n")?;
+        let env: HashMap<String, String> =
+            [("KEYFLOW_CONFIG".to_string(), path.display().to_string())].into_iter().collect();
+        let config = load(&cli_with_config(None), &env)?;
+        assert_eq!(config.runtime.max_retries, 7);
+        assert_eq!(config.bind, SocketAddr::from(([127, 0, 0, 1], 9)));
+        assert_eq!(config.config_file.as_deref(), Some(path.as_path()));
+        assert_eq!(config.origin("max_retries"), Origin::File { path: path.clone(), key: "max_retries" });
+        assert_eq!(config.origin("page_size"), Origin::Default);
+
+        std::fs::write(&path, "max_retris = 7\n")?;
+        let err = load(&cli_with_config(Some(path.clone())), &HashMap::new()).err().map(|e| e.to_string());
+        assert!(err.as_deref().is_some_and(|e| e.contains("max_retris") && e.contains("k.toml")), "{err:?}");
+        Ok(())
+    }
+}

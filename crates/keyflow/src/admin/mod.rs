@@ -1,0 +1,44 @@
+//! `/api`: the admin JSON API (keys, models, settings). Every route checks
+//! the caller on the server.
+
+mod auth;
+pub mod error;
+mod keys;
+pub use keys::view as key_view;
+mod models;
+mod settings;
+
+use axum::routing::{get, patch, post};
+use axum::Router;
+
+use crate::state::AppState;
+
+pub use auth::is_admin_basic;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/keys", get(keys::list).post(keys::import))
+        .route("/api/keys/export", get(keys::export))
+        .route("/api/keys/refresh", post(keys::refresh).get(keys::refresh_progress))
+        .route("/api/keys/delete", post(keys::delete_many))
+        .route("/api/keys/{id}", patch(keys::update).delete(keys::delete_one))
+        .route("/api/models", get(models::list))
+        .route("/api/models/refresh", post(models::refresh))
+        .route("/api/settings", get(settings::get).put(settings::put))
+        .route_layer(axum::middleware::from_fn_with_state(state, auth::require_admin))
+}
+
+/// Paging shared by list endpoints: `?page=` from 1, `?size=`.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+pub struct Paging {
+    pub page: Option<usize>,
+    pub size: Option<usize>,
+}
+
+impl Paging {
+    pub fn resolve(&self, default_size: usize) -> (usize, usize) {
+        let page = self.page.unwrap_or(1).max(1);
+        let size = self.size.unwrap_or(default_size).clamp(1, 1000);
+        (page, size)
+    }
+}

@@ -1,0 +1,160 @@
+//! Building and running the gateway: state from the store, the router,
+//! background jobs, and the graceful shutdown order (stop accepting, drain
+//! requests, stop jobs, flush writers).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get};
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::catalog::Catalog;
+use crate::config::{Config, RuntimeSettings};
+use crate::jobs::{maintenance, writer};
+use crate::pins::Pins;
+use crate::pool::KeyPool;
+use crate::recorder::Recorder;
+use crate::state::{AppState, Inner};
+use crate::upstream::Upstream;
+
+/// How long in-flight requests may take to finish at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Opens the store and loads keys, pins, settings and model facts into a
+/// state. The store writer runs on the state's tracker.
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    let store = crate::store::open(&config.database_url)
+        .await
+        .with_context(|| format!("opening the database {}", config.database_url))?;
+    let settings = match store.load_settings().await? {
+        Some(json) => match serde_json::from_str::<RuntimeSettings>(&json) {
+            Ok(settings) => settings,
+            Err(e) => {
+                tracing::warn!(error = %e, "stored settings unreadable; using the configured ones");
+                config.runtime.clone()
+            }
+        },
+        None => {
+            // First start: the environment and file seed the live settings.
+            store.save_settings(&serde_json::to_string(&config.runtime)?).await?;
+            config.runtime.clone()
+        }
+    };
+    let pool = KeyPool::new();
+    pool.replace_all(&store.load_keys().await?);
+    let pins = Pins::default();
+    pins.load(store.load_pins().await?);
+    let catalog = Catalog::default();
+    crate::catalog::load(&catalog, store.as_ref()).await?;
+    let upstream = Upstream::new(&config.upstream_url, &settings);
+    let (writer, rx) = writer::Writer::channel();
+    let tracker = TaskTracker::new();
+    tracker.spawn(writer::run(Arc::clone(&store), rx));
+    Ok(AppState::new(Inner {
+        config,
+        settings: ArcSwap::from_pointee(settings),
+        store,
+        pool,
+        pins,
+        catalog,
+        upstream,
+        writer,
+        recorder: Recorder::default(),
+        refresh: Default::default(),
+        tracker,
+        shutdown: CancellationToken::new(),
+        started_at: Instant::now(),
+    }))
+}
+
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/v1/{*rest}", any(crate::proxy::handle))
+        .route("/health", get(crate::health::health))
+        .merge(crate::admin::router(state.clone()))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// A running gateway.
+pub struct App {
+    addr: SocketAddr,
+    state: AppState,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl App {
+    /// Binds `config.bind` (port 0 picks a free port) and starts serving.
+    pub async fn start(config: Config) -> anyhow::Result<App> {
+        let bind = config.bind;
+        let keys_at_start = config.keys_at_start.clone();
+        let state = build_state(config).await?;
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("binding {bind}: is another process using the port? set KEYFLOW_BIND or PORT"))?;
+        let addr = listener.local_addr()?;
+
+        if let Some(keys) = keys_at_start {
+            let report = crate::keys::import(&state, keys.expose(), false).await?;
+            if report.added > 0 {
+                tracing::info!(added = report.added, "imported keys from KEYS; validating in the background");
+                let ids = report.details.iter().filter(|d| d.result == "added").filter_map(|d| d.id).collect();
+                crate::keys::start_refresh(&state, Some(ids));
+            }
+        }
+
+        state.tracker.spawn(maintenance::run_pool_upkeep(state.clone()));
+        state.tracker.spawn(maintenance::run_usage_flush(state.clone()));
+        state.tracker.spawn(maintenance::run_auto_refresh(state.clone()));
+
+        let app = router(state.clone());
+        let token = state.shutdown.clone();
+        // The server task is joined by `shutdown` itself, so it stays off the
+        // tracker that it must outlive.
+        #[allow(clippy::disallowed_methods)]
+        let server = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "server stopped with an error");
+            }
+        });
+        tracing::info!(%addr, "keyflow listening");
+        Ok(App { addr, state, server })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops accepting, drains in-flight requests (bounded), stops the jobs
+    /// and flushes what they hold.
+    pub async fn shutdown(self) {
+        self.state.shutdown.cancel();
+        if tokio::time::timeout(DRAIN_TIMEOUT, self.server).await.is_err() {
+            tracing::warn!("in-flight requests did not finish in time; closing them");
+        }
+        let App { state, .. } = self;
+        let tracker = state.tracker.clone();
+        tracker.close();
+        // The writer ends when the last sender (inside the state) is gone.
+        drop(state);
+        if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait()).await.is_err() {
+            tracing::warn!("background jobs did not stop in time");
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Client tokens: who may call `/v1`, and with which scope.
+
+use std::sync::Arc;
+
+use http::HeaderMap;
+
+use super::error::ProxyError;
+use crate::secret::constant_time_eq;
+use crate::state::AppState;
+
+/// The caller, as far as `/v1` cares.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// A display name for logs (`env:1`, `free:1`, or none when open).
+    pub name: Option<Arc<str>>,
+    pub free_only: bool,
+}
+
+/// The token from `Authorization: Bearer T` or `x-api-key: T`.
+pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
+    if let Some(value) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let value = value.trim();
+        let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).unwrap_or(value);
+        return Some(token.trim());
+    }
+    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Client, ProxyError> {
+    let config = &state.config;
+    let token = presented_token(headers);
+    let matches = |list: &[crate::secret::Secret]| {
+        token.and_then(|t| list.iter().position(|s| constant_time_eq(s.expose().as_bytes(), t.as_bytes())))
+    };
+    if let Some(i) = matches(&config.client_tokens) {
+        return Ok(Client { name: Some(Arc::from(format!("env:{}", i + 1))), free_only: false });
+    }
+    if let Some(i) = matches(&config.free_client_tokens) {
+        return Ok(Client { name: Some(Arc::from(format!("free:{}", i + 1))), free_only: true });
+    }
+    if config.client_tokens.is_empty() && config.free_client_tokens.is_empty() {
+        // No token configured: the gateway is open.
+        return Ok(Client { name: None, free_only: false });
+    }
+    if config.client_tokens.is_empty() && token.is_none() {
+        // Only a free token is configured: callers without a token are open.
+        return Ok(Client { name: None, free_only: false });
+    }
+    Err(ProxyError::Unauthorized)
+}

@@ -1,0 +1,107 @@
+//! Errors keyflow itself answers on `/v1`: OpenAI's shape, or Anthropic's
+//! on `/v1/messages`. Upstream's own errors never pass through here; they
+//! reach the client unchanged.
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("invalid client token: send `Authorization: Bearer <token>` (or `x-api-key`) with a token configured in keyflow")]
+    Unauthorized,
+    #[error("{0}")]
+    ModelNotAllowed(String),
+    #[error("model `{0}` is disabled on this gateway; ask the operator or pick another model")]
+    ModelBanned(String),
+    #[error("request body exceeds {0} bytes; send a smaller body or raise MAX_BODY_BYTES")]
+    BodyTooLarge(usize),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    NoKey(String),
+    #[error("upstream unreachable: {0}; check UPSTREAM_URL and the network")]
+    Unreachable(String),
+    #[error("upstream did not answer within {0} s; retry, or raise FIRST_BYTE_TIMEOUT")]
+    Timeout(u64),
+    #[error("rate limit of this client token reached ({0} requests per minute); retry in a minute")]
+    TokenRateLimited(u32),
+    #[error("spend quota of this client token is used up; ask the operator to raise it")]
+    QuotaExceeded,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProxyError::ModelNotAllowed(_) | ProxyError::ModelBanned(_) => StatusCode::FORBIDDEN,
+            ProxyError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::NotFound(_) => StatusCode::NOT_FOUND,
+            ProxyError::NoKey(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Unreachable(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::TokenRateLimited(_) | ProxyError::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
+            ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProxyError::Unauthorized => "invalid_api_key",
+            ProxyError::ModelNotAllowed(_) => "model_not_allowed",
+            ProxyError::ModelBanned(_) => "model_banned",
+            ProxyError::BodyTooLarge(_) => "body_too_large",
+            ProxyError::BadRequest(_) => "invalid_request",
+            ProxyError::NotFound(_) => "not_found",
+            ProxyError::NoKey(_) => "50301",
+            ProxyError::Unreachable(_) => "upstream_unreachable",
+            ProxyError::Timeout(_) => "upstream_timeout",
+            ProxyError::TokenRateLimited(_) => "rate_limited",
+            ProxyError::QuotaExceeded => "quota_exceeded",
+            ProxyError::Internal(_) => "internal_error",
+        }
+    }
+
+    fn openai_type(&self) -> &'static str {
+        match self.status().as_u16() {
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            429 => "rate_limit_error",
+            400 | 413 => "invalid_request_error",
+            _ => "api_error",
+        }
+    }
+
+    /// Renders in the dialect of the route the client called.
+    pub fn render(&self, anthropic: bool) -> Response {
+        let message = self.to_string();
+        let body = if anthropic {
+            let kind = match self.status().as_u16() {
+                401 => "authentication_error",
+                403 => "permission_error",
+                404 => "not_found_error",
+                413 => "request_too_large",
+                429 => "rate_limit_error",
+                400 => "invalid_request_error",
+                503 => "overloaded_error",
+                _ => "api_error",
+            };
+            json!({"type": "error", "error": {"type": kind, "message": message, "code": self.code()}})
+        } else {
+            json!({"error": {"message": message, "type": self.openai_type(), "code": self.code()}})
+        };
+        (self.status(), axum::Json(body)).into_response()
+    }
+}
+
+impl IntoResponse for ProxyError {
+    fn into_response(self) -> Response {
+        self.render(false)
+    }
+}

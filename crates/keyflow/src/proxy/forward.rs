@@ -1,0 +1,244 @@
+//! The failover loop: pick a key, send, classify, act on the key, and try
+//! another key or answer (SPEC §3's table, via `classify`).
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+
+use super::classify::{classify, error_summary, Verdict};
+use super::error::ProxyError;
+use crate::jobs::writer::WriteOp;
+use crate::pool::{KeyPool, Lease, ModelClass, Pick};
+use crate::state::AppState;
+use crate::store::{KeyId, KeyState, KeyStatusUpdate};
+use crate::upstream::{read_body, Outbound, SendError};
+
+/// Keys tried at most for one request, condemned ones included.
+pub const MAX_KEYS_PER_REQUEST: usize = 16;
+/// Error bodies are small; anything larger is not one we need to read whole.
+const ERROR_BODY_LIMIT: usize = 256 * 1024;
+
+/// One request, ready to send.
+pub struct Attempt<'a> {
+    pub method: Method,
+    pub path_and_query: &'a str,
+    pub headers: &'a HeaderMap,
+    pub body: Bytes,
+    pub model: Option<&'a str>,
+    pub session: Option<&'a str>,
+    /// Only free models (a free-models-only client token).
+    pub free_only: bool,
+    /// The resource's owner: no other key can serve it.
+    pub pinned: Option<KeyId>,
+}
+
+/// What the loop ended with.
+pub enum Answer {
+    /// A 2xx: the body is still to be read (streamed) by the caller.
+    Success { response: reqwest::Response, lease: Lease, retries: u32, upstream_wait: Duration },
+    /// Upstream's own non-2xx answer, returned as is.
+    Upstream { status: StatusCode, headers: HeaderMap, body: Bytes, key_id: KeyId, retries: u32, error: String },
+}
+
+pub async fn run(state: &AppState, attempt: Attempt<'_>) -> Result<Answer, ProxyError> {
+    let settings = state.settings();
+    let model = attempt.model.unwrap_or("");
+    let first_byte = Duration::from_secs(settings.first_byte_timeout_secs.max(1));
+    let mut tried: Vec<KeyId> = Vec::new();
+    let mut transient = 0u32;
+    let mut last_upstream: Option<Answer> = None;
+    let mut last_problem: Option<String> = None;
+    let mut last_send_error: Option<SendError> = None;
+
+    while tried.len() < MAX_KEYS_PER_REQUEST {
+        let class = match (attempt.free_only, state.catalog.class_of(model, &settings)) {
+            (true, ModelClass::Paid) => {
+                return Err(ProxyError::ModelNotAllowed(format!(
+                    "model `{model}` is a paid model; this client token may call free models only"
+                )))
+            }
+            // A free-only token may try an unknown model on empty keys only.
+            (true, _) => ModelClass::Free,
+            (false, class) => class,
+        };
+        let lease = match attempt.pinned {
+            Some(id) => match state.pool.get(id) {
+                Some(entry) if !tried.contains(&id) || transient > 0 => Some(entry.lease_now()),
+                _ => None,
+            },
+            None => state.pool.pick(&Pick {
+                model,
+                class,
+                exclude: &tried,
+                session: attempt.session,
+                strategy: settings.key_strategy,
+                rpm_limit: settings.key_rpm_limit,
+            }),
+        };
+        let Some(lease) = lease else { break };
+        let entry = lease.key().clone();
+        if attempt.free_only && entry.state() != KeyState::Free && class == ModelClass::Free {
+            // Free-only traffic stays on empty keys unless the model is known free.
+            if state.catalog.class_of(model, &settings) != ModelClass::Free {
+                tried.push(entry.id);
+                continue;
+            }
+        }
+        let retries = tried.len() as u32;
+        let sent_at = Instant::now();
+        let out = Outbound {
+            method: attempt.method.clone(),
+            path_and_query: attempt.path_and_query,
+            headers: attempt.headers,
+            body: attempt.body.clone(),
+        };
+        let response = match state.upstream.send(out, &entry.secret, first_byte).await {
+            Ok(response) => response,
+            Err(e) => {
+                transient += 1;
+                tracing::debug!(key = %entry.secret, error = %e, "upstream attempt failed");
+                last_problem = Some(e.to_string());
+                last_send_error = Some(e);
+                if !tried.contains(&entry.id) {
+                    tried.push(entry.id);
+                }
+                if transient > settings.max_retries {
+                    break;
+                }
+                continue;
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            if !model.is_empty() {
+                state.pool.cooldowns().clear(&KeyPool::scope_of(&entry), model);
+            }
+            return Ok(Answer::Success { response, lease, retries, upstream_wait: sent_at.elapsed() });
+        }
+        let headers = response.headers().clone();
+        let body = match read_body(response, ERROR_BODY_LIMIT, first_byte).await {
+            Ok(body) => body,
+            Err(e) => {
+                transient += 1;
+                last_problem = Some(e.to_string());
+                last_send_error = Some(e);
+                tried.push(entry.id);
+                if transient > settings.max_retries {
+                    break;
+                }
+                continue;
+            }
+        };
+        let verdict = classify(status, &headers, &body);
+        let summary = error_summary(status, &body);
+        apply_verdict(state, &lease, model, &verdict, &summary);
+        let answer = Answer::Upstream { status, headers, body, key_id: entry.id, retries, error: summary.clone() };
+        if !tried.contains(&entry.id) {
+            tried.push(entry.id);
+        }
+        match verdict {
+            Verdict::Success | Verdict::Final => return Ok(answer),
+            Verdict::Transient => {
+                transient += 1;
+                last_upstream = Some(answer);
+                if transient > settings.max_retries {
+                    break;
+                }
+            }
+            Verdict::NoBalance if attempt.free_only => {
+                return Err(ProxyError::ModelNotAllowed(format!(
+                    "model `{model}` is a paid model; this client token may call free models only"
+                )));
+            }
+            _ => {
+                last_problem = Some(summary);
+                last_upstream = None;
+                if attempt.pinned.is_some() {
+                    // The resource lives in that one account: say why it failed.
+                    return Ok(answer);
+                }
+            }
+        }
+    }
+
+    // Out of keys or retries: upstream's last transient answer if there is
+    // one, else keyflow's own error.
+    if let Some(answer) = last_upstream {
+        return Ok(answer);
+    }
+    match last_send_error {
+        Some(SendError::Timeout(secs)) if tried.len() as u32 > settings.max_retries => {
+            return Err(ProxyError::Timeout(secs))
+        }
+        Some(SendError::Connect(e)) if tried.len() as u32 > settings.max_retries => {
+            return Err(ProxyError::Unreachable(e))
+        }
+        _ => {}
+    }
+    Err(no_key_error(state, model, tried.len(), last_problem))
+}
+
+fn no_key_error(state: &AppState, model: &str, n_tried: usize, last: Option<String>) -> ProxyError {
+    if state.pool.is_empty() {
+        return ProxyError::NoKey(
+            "the key pool is empty: import keys in the console or with `keyflow keys import`".into(),
+        );
+    }
+    let what = if model.is_empty() { String::new() } else { format!(" for model `{model}`") };
+    let last = last.map(|l| format!(" (last upstream answer: {l})")).unwrap_or_default();
+    ProxyError::NoKey(format!(
+        "no usable key{what}: {n_tried} tried{last}; keys may be cooling down after rate limits, out of balance or invalid — retry later or add keys"
+    ))
+}
+
+/// What an upstream answer does to the key (and what it teaches about the model).
+fn apply_verdict(state: &AppState, lease: &Lease, model: &str, verdict: &Verdict, summary: &str) {
+    let entry = lease.key();
+    let persist = |new_state: KeyState, balance: Option<Option<f64>>| {
+        state.writer.send(WriteOp::KeyStatus(KeyStatusUpdate {
+            id: entry.id,
+            state: new_state,
+            balance,
+            charge_balance: None,
+            account_id: None,
+            last_error: Some(summary.to_string()),
+            checked_at: None,
+        }));
+    };
+    match verdict {
+        Verdict::KeyDead => {
+            tracing::warn!(key = %entry.secret, "upstream says the key is invalid (401)");
+            entry.set_state(KeyState::Invalid);
+            entry.set_last_error(Some(summary.to_string()));
+            state.pool.mark_dirty();
+            if state.config.purge_invalid {
+                state.pool.remove(&[entry.id]);
+                state.writer.send(WriteOp::DeleteKeys(vec![entry.id]));
+            } else {
+                persist(KeyState::Invalid, None);
+            }
+        }
+        Verdict::NoBalance => {
+            tracing::info!(key = %entry.secret, model, "key has no balance (30001): now free-only");
+            entry.set_state(KeyState::Free);
+            entry.set_reported_balance(Some(0.0), entry.charge_balance().map(|_| 0.0));
+            entry.set_last_error(Some(summary.to_string()));
+            state.pool.mark_dirty();
+            persist(KeyState::Free, Some(Some(0.0)));
+            if !model.is_empty() {
+                state.catalog.learn(&state.writer, model, false);
+            }
+        }
+        Verdict::ForbiddenForModel => {
+            entry.block_model(model);
+            entry.set_last_error(Some(format!("{summary} (model {model})")));
+        }
+        Verdict::RateLimited { window, retry_after } => {
+            let wait = state.pool.cooldowns().trip(KeyPool::scope_of(entry), model, *window, *retry_after);
+            entry.set_last_error(Some(format!("{summary} (cooling {} s)", wait.as_secs())));
+            tracing::debug!(key = %entry.secret, model, wait_secs = wait.as_secs(), "rate limited; cooling down");
+        }
+        Verdict::Transient | Verdict::Final | Verdict::Success => {}
+    }
+}

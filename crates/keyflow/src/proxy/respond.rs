@@ -1,0 +1,147 @@
+//! Turning the loop's answer into the client's response, recording the
+//! outcome, and pinning resources that the answer created.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::response::Response;
+use http::{HeaderMap, HeaderValue, StatusCode};
+
+use super::body::{Recording, TappedBody};
+use super::error::ProxyError;
+use super::forward::Answer;
+use super::outcome::Outcome;
+use super::route::{PinKind, Route, RouteKind};
+use crate::state::AppState;
+use crate::usage::body::{image_count, usage_from_body};
+use crate::usage::tap::SseTap;
+use crate::usage::Dialect;
+
+/// Largest non-stream JSON answer read whole (for usage and pins); larger
+/// or non-JSON answers stream through untouched.
+const JSON_BUFFER_LIMIT: usize = 16 * 1024 * 1024;
+
+pub struct Context<'a> {
+    pub state: &'a AppState,
+    pub route: &'a Route,
+    pub client: Option<Arc<str>>,
+    pub model: Option<String>,
+    pub stream: bool,
+    pub dialect: Dialect,
+    pub strip_usage: bool,
+    pub started: Instant,
+}
+
+impl Context<'_> {
+    fn outcome(&self, status: u16, key_id: Option<i64>, retries: u32) -> Outcome {
+        Outcome {
+            client: self.client.clone(),
+            route: self.route.upstream_path.clone(),
+            model: self.model.clone(),
+            key_id,
+            status,
+            retries,
+            stream: self.stream,
+            ..Default::default()
+        }
+    }
+}
+
+pub async fn respond(ctx: Context<'_>, answer: Answer) -> Result<Response, ProxyError> {
+    match answer {
+        Answer::Upstream { status, headers, body, key_id, retries, error } => {
+            let mut outcome = ctx.outcome(status.as_u16(), Some(key_id), retries);
+            outcome.error = Some(error);
+            outcome.latency = ctx.started.elapsed();
+            outcome.upstream_time = outcome.latency;
+            super::outcome::record(ctx.state, outcome);
+            Ok(build(status, &headers, Body::from(body), Some(key_id), retries, true))
+        }
+        Answer::Success { response, lease, retries, upstream_wait } => {
+            let status = response.status();
+            let key_id = lease.key().id;
+            let headers = response.headers().clone();
+            let content_type = headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            let settings = ctx.state.settings();
+            let idle = Duration::from_secs(settings.idle_timeout_secs.max(1));
+            let mut outcome = ctx.outcome(status.as_u16(), Some(key_id), retries);
+
+            let is_json = content_type.starts_with("application/json");
+            let small_enough = response.content_length().is_none_or(|n| n as usize <= JSON_BUFFER_LIMIT);
+            if is_json && small_enough && !content_type.contains("event-stream") {
+                let body = crate::upstream::read_body(response, JSON_BUFFER_LIMIT, idle)
+                    .await
+                    .map_err(|e| ProxyError::Unreachable(e.to_string()))?;
+                outcome.ttfb = Some(upstream_wait);
+                outcome.usage = usage_from_body(&body);
+                outcome.images = image_count(&body);
+                outcome.latency = ctx.started.elapsed();
+                outcome.upstream_time = outcome.latency;
+                if let RouteKind::Create(kind) = ctx.route.kind {
+                    pin_created(ctx.state, kind, &body, key_id);
+                }
+                super::outcome::record(ctx.state, outcome);
+                drop(lease);
+                return Ok(build(status, &headers, Body::from(body), Some(key_id), retries, true));
+            }
+
+            let tap = content_type.contains("text/event-stream").then(|| SseTap::new(ctx.dialect, ctx.strip_usage));
+            let state = ctx.state.clone();
+            let finish = Box::new(move |outcome: Outcome| super::outcome::record(&state, outcome));
+            let recording = Recording { outcome, started: ctx.started, lease: Some(lease), finish };
+            let body = TappedBody::new(response, tap, ctx.dialect, idle, recording);
+            Ok(build(status, &headers, Body::from_stream(body), Some(key_id), retries, false))
+        }
+    }
+}
+
+/// Records which key owns what an answer created.
+fn pin_created(state: &AppState, kind: PinKind, body: &[u8], key_id: i64) {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else { return };
+    let id = match kind {
+        PinKind::Voice => value.get("uri"),
+        PinKind::Video => value.get("requestId"),
+        PinKind::File => value.pointer("/data/id").or_else(|| value.get("id")),
+        PinKind::Batch => value.get("id"),
+    };
+    if let Some(id) = id.and_then(|v| v.as_str()) {
+        state.pins.record(&state.writer, kind, id, key_id);
+    }
+}
+
+/// Headers that belong to one connection, not to the answer.
+const HOP_BY_HOP: &[&str] =
+    &["connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"];
+
+fn build(
+    status: StatusCode,
+    upstream: &HeaderMap,
+    body: Body,
+    key_id: Option<i64>,
+    retries: u32,
+    whole: bool,
+) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    for (name, value) in upstream {
+        let n = name.as_str();
+        if HOP_BY_HOP.contains(&n) || (n == "content-length" && !whole) {
+            continue;
+        }
+        headers.append(name.clone(), value.clone());
+    }
+    if whole {
+        headers.remove(http::header::CONTENT_LENGTH);
+    }
+    if let Some(id) = key_id {
+        headers.insert("x-keyflow-key-id", HeaderValue::from(id));
+    }
+    headers.insert("x-keyflow-retries", HeaderValue::from(retries));
+    response
+}

@@ -1,0 +1,162 @@
+//! Persistence behind one trait, so the services never see SQL.
+//!
+//! `sqlite.rs` holds every SQLite statement; a PostgreSQL backend implements
+//! the same [`Store`] trait. The request path never awaits a store call:
+//! writes that follow requests leave through `jobs::writer`.
+
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub use sqlite::SqliteStore;
+
+/// Database id of a pool key.
+pub type KeyId = i64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("unsupported database url `{0}`: use sqlite://PATH (PostgreSQL support is not built in yet)")]
+    UnsupportedUrl(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Upstream's verdict on a key, as stored. `disabled` is a separate flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyState {
+    /// Valid with balance (or balance unknown): serves every model.
+    Active,
+    /// Valid without balance: serves free models only.
+    Free,
+    /// Upstream says the key is dead: never used until revalidated.
+    Invalid,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Active => "active",
+            KeyState::Free => "free",
+            KeyState::Invalid => "invalid",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KeyState> {
+        match s {
+            "active" => Some(KeyState::Active),
+            "free" => Some(KeyState::Free),
+            "invalid" => Some(KeyState::Invalid),
+            _ => None,
+        }
+    }
+}
+
+/// A key row as stored.
+#[derive(Debug, Clone)]
+pub struct KeyRecord {
+    pub id: KeyId,
+    /// The raw key (decrypted by the store when encryption at rest is on).
+    pub secret: String,
+    pub state: KeyState,
+    pub enabled: bool,
+    /// `totalBalance` from upstream; `None` when unknown.
+    pub balance: Option<f64>,
+    pub charge_balance: Option<f64>,
+    pub account_id: Option<String>,
+    pub usage_count: u64,
+    pub last_error: Option<String>,
+    pub checked_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// A key to insert.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub secret: String,
+    pub balance_hint: Option<f64>,
+    pub created_at: i64,
+}
+
+/// The state part of a key that validation or traffic changes.
+#[derive(Debug, Clone)]
+pub struct KeyStatusUpdate {
+    pub id: KeyId,
+    pub state: KeyState,
+    /// `Some(None)` clears the balance to unknown; `None` leaves it.
+    pub balance: Option<Option<f64>>,
+    pub charge_balance: Option<Option<f64>>,
+    pub account_id: Option<String>,
+    pub last_error: Option<String>,
+    pub checked_at: Option<i64>,
+}
+
+/// Which upstream account owns a resource (file, batch, voice, video job).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    pub kind: String,
+    pub resource_id: String,
+    pub key_id: KeyId,
+    pub created_at: i64,
+}
+
+/// What the store knows about a model beyond the upstream catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelFact {
+    pub model: String,
+    /// `Some(true)` free, `Some(false)` paid, `None` not known yet.
+    pub free: Option<bool>,
+    pub updated_at: i64,
+}
+
+/// Everything keyflow persists. One implementation per database.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn load_keys(&self) -> StoreResult<Vec<KeyRecord>>;
+    /// Inserts keys that are not present yet (by the key itself) and returns,
+    /// for each input in order, its id and whether it was inserted now.
+    async fn insert_keys(&self, keys: &[NewKey]) -> StoreResult<Vec<(KeyId, bool)>>;
+    async fn update_key_status(&self, updates: &[KeyStatusUpdate]) -> StoreResult<()>;
+    async fn set_key_enabled(&self, id: KeyId, enabled: bool) -> StoreResult<bool>;
+    async fn delete_keys(&self, ids: &[KeyId]) -> StoreResult<u64>;
+    /// Adds request counts to keys (written behind traffic).
+    async fn add_key_usage(&self, counts: &[(KeyId, u64)]) -> StoreResult<()>;
+    /// A number that changes whenever keys change, so instances sharing a
+    /// database (or a CLI run) can tell when to reload.
+    async fn keys_version(&self) -> StoreResult<i64>;
+
+    async fn load_pins(&self) -> StoreResult<Vec<Pin>>;
+    async fn find_pin(&self, kind: &str, resource_id: &str) -> StoreResult<Option<Pin>>;
+    async fn insert_pins(&self, pins: &[Pin]) -> StoreResult<()>;
+
+    async fn load_settings(&self) -> StoreResult<Option<String>>;
+    async fn save_settings(&self, json: &str) -> StoreResult<()>;
+
+    async fn load_model_facts(&self) -> StoreResult<Vec<ModelFact>>;
+    async fn save_model_facts(&self, facts: &[ModelFact]) -> StoreResult<()>;
+}
+
+/// Opens the database named by `url` and brings its schema up to date.
+pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_string()))
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}

@@ -1,0 +1,321 @@
+//! The SQLite store: every SQLite statement keyflow runs lives here.
+//!
+//! WAL mode lets readers (the console, a CLI run) work while the gateway
+//! writes. Migrations are embedded and applied in order at open.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::*;
+
+/// Embedded migrations, applied in order; the index is the schema version.
+const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("migrations/sqlite/0001_init.sql"))];
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// The key's identity in the database: a hash, so that uniqueness holds even
+/// when the stored secret is encrypted.
+pub(crate) fn fingerprint(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl SqliteStore {
+    pub async fn open(url: &str) -> StoreResult<SqliteStore> {
+        let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+        let path = path.split('?').next().unwrap_or(path);
+        if path != ":memory:" {
+            if let Some(dir) = std::path::Path::new(path).parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError::Migration(format!("cannot create directory {}: {e}", dir.display()))
+                    })?;
+                }
+            }
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .foreign_keys(true);
+        let max = if path == ":memory:" { 1 } else { 4 };
+        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
+        let store = SqliteStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)").execute(&self.pool).await?;
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM schema_version").fetch_one(&self.pool).await?;
+        let current = current.unwrap_or(0) as usize;
+        for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(current) {
+            let mut tx = self.pool.begin().await?;
+            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| StoreError::Migration(format!("{name}: {e}")))?;
+            sqlx::query("INSERT INTO schema_version (version) VALUES (?)")
+                .bind((index + 1) as i64)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    async fn bump_keys_version(tx: &mut sqlx::SqliteConnection) -> StoreResult<()> {
+        sqlx::query("UPDATE meta SET value = value + 1 WHERE name = 'keys_version'").execute(tx).await?;
+        Ok(())
+    }
+}
+
+fn key_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<KeyRecord> {
+    let state: String = row.try_get("state")?;
+    Ok(KeyRecord {
+        id: row.try_get("id")?,
+        secret: row.try_get("secret")?,
+        state: KeyState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("key state `{state}`")))?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
+        balance: row.try_get("balance")?,
+        charge_balance: row.try_get("charge_balance")?,
+        account_id: row.try_get("account_id")?,
+        usage_count: row.try_get::<i64, _>("usage_count")?.max(0) as u64,
+        last_error: row.try_get("last_error")?,
+        checked_at: row.try_get("checked_at")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn load_keys(&self) -> StoreResult<Vec<KeyRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, secret, state, enabled, balance, charge_balance, account_id, usage_count, \
+             last_error, checked_at, created_at FROM keys ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn insert_keys(&self, keys: &[NewKey]) -> StoreResult<Vec<(KeyId, bool)>> {
+        let mut out = Vec::with_capacity(keys.len());
+        // Chunks keep each transaction short so readers never wait long.
+        for chunk in keys.chunks(500) {
+            let mut tx = self.pool.begin().await?;
+            let mut any = false;
+            for key in chunk {
+                let fp = fingerprint(&key.secret);
+                let inserted = sqlx::query(
+                    "INSERT INTO keys (secret, fingerprint, state, enabled, balance, created_at) \
+                     VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT(fingerprint) DO NOTHING",
+                )
+                .bind(&key.secret)
+                .bind(&fp)
+                .bind(match key.balance_hint {
+                    Some(b) if b <= 0.0 => "free",
+                    _ => "active",
+                })
+                .bind(key.balance_hint)
+                .bind(key.created_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                let id: i64 = sqlx::query_scalar("SELECT id FROM keys WHERE fingerprint = ?")
+                    .bind(&fp)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                any |= inserted;
+                out.push((id, inserted));
+            }
+            if any {
+                Self::bump_keys_version(&mut tx).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(out)
+    }
+
+    async fn update_key_status(&self, updates: &[KeyStatusUpdate]) -> StoreResult<()> {
+        for chunk in updates.chunks(500) {
+            let mut tx = self.pool.begin().await?;
+            for u in chunk {
+                sqlx::query(
+                    "UPDATE keys SET state = ?, \
+                     balance = CASE WHEN ? THEN ? ELSE balance END, \
+                     charge_balance = CASE WHEN ? THEN ? ELSE charge_balance END, \
+                     account_id = COALESCE(?, account_id), last_error = ?, \
+                     checked_at = COALESCE(?, checked_at) WHERE id = ?",
+                )
+                .bind(u.state.as_str())
+                .bind(u.balance.is_some())
+                .bind(u.balance.flatten())
+                .bind(u.charge_balance.is_some())
+                .bind(u.charge_balance.flatten())
+                .bind(&u.account_id)
+                .bind(&u.last_error)
+                .bind(u.checked_at)
+                .bind(u.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Self::bump_keys_version(&mut tx).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    async fn set_key_enabled(&self, id: KeyId, enabled: bool) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("UPDATE keys SET enabled = ? WHERE id = ?")
+            .bind(enabled as i64)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        Self::bump_keys_version(&mut tx).await?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    async fn delete_keys(&self, ids: &[KeyId]) -> StoreResult<u64> {
+        let mut deleted = 0;
+        for chunk in ids.chunks(500) {
+            let mut tx = self.pool.begin().await?;
+            for id in chunk {
+                deleted +=
+                    sqlx::query("DELETE FROM keys WHERE id = ?").bind(id).execute(&mut *tx).await?.rows_affected();
+            }
+            Self::bump_keys_version(&mut tx).await?;
+            tx.commit().await?;
+        }
+        Ok(deleted)
+    }
+
+    async fn add_key_usage(&self, counts: &[(KeyId, u64)]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for (id, n) in counts {
+            sqlx::query("UPDATE keys SET usage_count = usage_count + ? WHERE id = ?")
+                .bind(*n as i64)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn keys_version(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE name = 'keys_version'")
+            .fetch_optional(&self.pool)
+            .await?
+            .unwrap_or(0))
+    }
+
+    async fn load_pins(&self) -> StoreResult<Vec<Pin>> {
+        let rows = sqlx::query("SELECT kind, resource_id, key_id, created_at FROM pins").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Pin {
+                    kind: r.try_get("kind")?,
+                    resource_id: r.try_get("resource_id")?,
+                    key_id: r.try_get("key_id")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn find_pin(&self, kind: &str, resource_id: &str) -> StoreResult<Option<Pin>> {
+        let row =
+            sqlx::query("SELECT kind, resource_id, key_id, created_at FROM pins WHERE kind = ? AND resource_id = ?")
+                .bind(kind)
+                .bind(resource_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| {
+            Ok(Pin {
+                kind: r.try_get("kind")?,
+                resource_id: r.try_get("resource_id")?,
+                key_id: r.try_get("key_id")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_pins(&self, pins: &[Pin]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for pin in pins {
+            sqlx::query(
+                "INSERT INTO pins (kind, resource_id, key_id, created_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT(kind, resource_id) DO UPDATE SET key_id = excluded.key_id",
+            )
+            .bind(&pin.kind)
+            .bind(&pin.resource_id)
+            .bind(pin.key_id)
+            .bind(pin.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn load_settings(&self) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = 'runtime'").fetch_optional(&self.pool).await?)
+    }
+
+    async fn save_settings(&self, json: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ('runtime', ?) \
+             ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(json)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn load_model_facts(&self) -> StoreResult<Vec<ModelFact>> {
+        let rows = sqlx::query("SELECT model, free, updated_at FROM model_facts").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ModelFact {
+                    model: r.try_get("model")?,
+                    free: r.try_get::<Option<i64>, _>("free")?.map(|v| v != 0),
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn save_model_facts(&self, facts: &[ModelFact]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for f in facts {
+            sqlx::query(
+                "INSERT INTO model_facts (model, free, updated_at) VALUES (?, ?, ?) \
+                 ON CONFLICT(model) DO UPDATE SET free = excluded.free, updated_at = excluded.updated_at",
+            )
+            .bind(&f.model)
+            .bind(f.free.map(|v| v as i64))
+            .bind(f.updated_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
