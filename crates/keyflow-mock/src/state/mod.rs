@@ -151,11 +151,12 @@ impl MockState {
         self.write_keys().remove(key);
     }
 
-    /// Sets the total balance (gifted part; the recharged part becomes 0).
+    /// Sets the total balance. A recharged part set earlier is kept as far
+    /// as the new total covers it; the rest of the total is gifted.
     pub fn set_balance(&self, key: &str, balance: f64) {
         if let Some(entry) = self.write_keys().get_mut(key) {
-            entry.gifted = balance;
-            entry.charge = 0.0;
+            entry.charge = entry.charge.min(balance).max(0.0);
+            entry.gifted = balance - entry.charge;
         }
     }
 

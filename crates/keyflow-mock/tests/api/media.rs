@@ -119,3 +119,25 @@ async fn rerank_has_both_usage_shapes() {
         r#"{"code":20015,"message":"List should have at least 1 item after validation"}"#
     );
 }
+
+#[tokio::test]
+async fn router_mounts_in_process_and_links_use_the_host() {
+    let state = keyflow_mock::MockState::new(keyflow_mock::MockConfig::default());
+    state.add_key(KEY_A, 1.0, "acct");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = keyflow_mock::router(state.clone());
+    let client = reqwest::Client::new();
+    let check = async {
+        let body = json!({"model": "Kwai-Kolors/Kolors", "prompt": "a cat"});
+        let response =
+            client.post(format!("{base}/v1/images/generations")).bearer_auth(KEY_A).json(&body).send().await.unwrap();
+        let url = json_of(response).await["images"][0]["url"].as_str().unwrap().to_owned();
+        assert!(url.starts_with(&format!("{base}/files/img/")));
+    };
+    tokio::select! {
+        result = axum::serve(listener, app) => panic!("server ended: {result:?}"),
+        () = check => {}
+    }
+    assert_eq!(state.hits_on(KEY_A, "/v1/images/generations"), 1);
+}
