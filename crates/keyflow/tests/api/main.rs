@@ -11,3 +11,4 @@ mod helpers;
 mod admin;
 mod failover;
 mod proxy;
+mod sdk;
