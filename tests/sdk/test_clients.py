@@ -100,6 +100,21 @@ def check_openai_chat_stream():
     assert finishes and finishes[-1] in ("stop", "length"), f"no finish_reason: {finishes}"
 
 
+def check_openai_chat_stream_ends_with_done():
+    # The SDK stops quietly on a cut stream; the raw lines show it ended properly.
+    with openai_client().chat.completions.with_streaming_response.create(
+        model=PAID, messages=PROMPT, stream=True
+    ) as response:
+        assert response.http_response.status_code == 200, response.http_response
+        content_type = response.headers.get("content-type", "")
+        assert content_type.startswith("text/event-stream"), content_type
+        lines = [line for line in response.iter_lines() if line.strip()]
+    data = [line for line in lines if line.startswith("data:")]
+    assert data, lines
+    assert data[-1].strip() == "data: [DONE]", f"stream did not end with [DONE]: {data[-3:]}"
+    assert all('"choices":[]' not in line.replace(" ", "") for line in data), "usage-only chunk leaked"
+
+
 def check_openai_chat_stream_include_usage():
     stream = openai_client().chat.completions.create(
         model=PAID, messages=PROMPT, stream=True, stream_options={"include_usage": True}
@@ -168,7 +183,9 @@ def check_openai_wrong_token():
         openai_client("sk-wrong-token").chat.completions.create(model=PAID, messages=PROMPT)
     except openai.AuthenticationError as error:
         assert error.status_code == 401, error
-        assert error.message, error
+        # keyflow's own errors are OpenAI-shaped; the SDK keeps the inner `error` object.
+        assert isinstance(error.body, dict) and error.body.get("message"), error.body
+        assert error.code == "invalid_api_key", error.body
         return
     raise AssertionError("a wrong token was accepted")
 
@@ -232,6 +249,7 @@ CHECKS = [
     check_openai_chat,
     check_openai_chat_free_model,
     check_openai_chat_stream,
+    check_openai_chat_stream_ends_with_done,
     check_openai_chat_stream_include_usage,
     check_openai_completions_fim,
     check_openai_embeddings,

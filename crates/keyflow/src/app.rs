@@ -19,9 +19,11 @@ use crate::config::{Config, RuntimeSettings};
 use crate::jobs::{maintenance, writer};
 use crate::pins::Pins;
 use crate::pool::KeyPool;
-use crate::recorder::Recorder;
 use crate::state::{AppState, Inner};
 use crate::upstream::Upstream;
+use crate::usage::ingest;
+use crate::usage::meters::Meters;
+use crate::usage::recorder::{Recorder, QUEUE_CAPACITY};
 
 /// How long in-flight requests may take to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -46,8 +48,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             config.runtime.clone()
         }
     };
-    let pool = KeyPool::new();
+    let pool = Arc::new(KeyPool::new());
     pool.replace_all(&store.load_keys().await?);
+    let meters = Arc::new(Meters::default());
+    meters.prices.load(store.as_ref()).await?;
     let pins = Pins::default();
     pins.load(store.load_pins().await?);
     let catalog = Catalog::default();
@@ -56,6 +60,11 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let (writer, rx) = writer::Writer::channel();
     let tracker = TaskTracker::new();
     tracker.spawn(writer::run(Arc::clone(&store), rx));
+    // Outcomes → ingest (figures, cost) → rows → batch writer.
+    let (recorder, outcomes) = Recorder::channel(QUEUE_CAPACITY);
+    let (rows_tx, rows_rx) = tokio::sync::mpsc::channel(ingest::ROW_QUEUE);
+    tracker.spawn(ingest::ingest(outcomes, rows_tx, Arc::clone(&meters), Arc::clone(&pool)));
+    tracker.spawn(ingest::write(rows_rx, Arc::clone(&store), Arc::clone(&meters)));
     Ok(AppState::new(Inner {
         config,
         settings: ArcSwap::from_pointee(settings),
@@ -65,7 +74,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         catalog,
         upstream,
         writer,
-        recorder: Recorder::default(),
+        recorder,
+        meters,
         refresh: Default::default(),
         tracker,
         shutdown: CancellationToken::new(),
@@ -78,6 +88,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/{*rest}", any(crate::proxy::handle))
         .route("/health", get(crate::health::health))
+        .route("/metrics", get(crate::health::metrics))
         .merge(crate::admin::router(state.clone()))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -113,6 +124,7 @@ impl App {
         state.tracker.spawn(maintenance::run_pool_upkeep(state.clone()));
         state.tracker.spawn(maintenance::run_usage_flush(state.clone()));
         state.tracker.spawn(maintenance::run_auto_refresh(state.clone()));
+        state.tracker.spawn(maintenance::run_log_retention(state.clone()));
 
         let app = router(state.clone());
         let token = state.shutdown.clone();

@@ -28,8 +28,30 @@ pub async fn health(State(state): State<AppState>) -> Response {
             "refresh": state.refresh.view(),
             "auto_refresh_interval_secs": settings.auto_refresh_interval_secs,
         },
-        "requests": state.recorder.totals(),
+        "requests": state.meters.totals(),
+        "log_queue_depth": state.recorder.queue_depth() + state.meters.rows_pending.load(std::sync::atomic::Ordering::Relaxed),
     });
     let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
+}
+
+/// `GET /metrics`: Prometheus text format. Gauges that describe the pool
+/// are read at scrape time.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let counts = state.pool.counts();
+    let m = &state.meters.metrics;
+    for (name, n) in [
+        ("active", counts.active),
+        ("free", counts.free),
+        ("invalid", counts.invalid),
+        ("disabled", counts.disabled),
+        ("cooling", counts.cooling),
+    ] {
+        m.gauge("keyflow_keys", &[("state", name)], n as f64);
+    }
+    m.gauge("keyflow_log_queue_depth", &[], crate::admin::queue_depth(&state) as f64);
+    m.gauge("keyflow_pool_balance_cny", &[], state.pool.total_balance());
+    let written = state.meters.rows_written.load(std::sync::atomic::Ordering::Relaxed);
+    m.gauge("keyflow_log_rows_written", &[], written as f64);
+    ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], m.render()).into_response()
 }

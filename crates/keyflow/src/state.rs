@@ -13,21 +13,23 @@ use crate::jobs::writer::Writer;
 use crate::keys::RefreshProgress;
 use crate::pins::Pins;
 use crate::pool::KeyPool;
-use crate::recorder::Recorder;
 use crate::store::Store;
 use crate::upstream::Upstream;
+use crate::usage::meters::Meters;
+use crate::usage::recorder::Recorder;
 
 pub struct Inner {
     pub config: Config,
     /// Live settings, swapped whole when the operator saves them.
     pub settings: ArcSwap<RuntimeSettings>,
     pub store: Arc<dyn Store>,
-    pub pool: KeyPool,
+    pub pool: Arc<KeyPool>,
     pub pins: Pins,
     pub catalog: Catalog,
     pub upstream: Upstream,
     pub writer: Writer,
     pub recorder: Recorder,
+    pub meters: Arc<Meters>,
     pub refresh: RefreshProgress,
     pub tracker: TaskTracker,
     pub shutdown: CancellationToken,

@@ -9,6 +9,7 @@ mod completions;
 mod embed;
 mod fast;
 mod form;
+mod hosting;
 mod images;
 mod messages;
 mod sse;
@@ -28,6 +29,7 @@ use crate::gate::{admit, observe, Caller, MAX_BODY};
 use crate::state::MockState;
 
 pub(crate) use fast::CannedCell;
+pub use hosting::LSKY_TOKEN;
 
 /// The mock's whole HTTP surface, ready to serve or to mount in-process.
 pub fn router(state: MockState) -> Router {
@@ -56,7 +58,13 @@ pub fn router(state: MockState) -> Router {
     let media = Router::new()
         .route("/files/img/{name}", get(images::serve_image))
         .route("/files/video/{name}", get(video::serve_video));
+    // Image re-hosting fakes (Lsky Pro, a shortener): their own auth, not a key's.
+    let hosting = Router::new()
+        .route("/api/v1/upload", post(hosting::lsky_upload))
+        .route("/lsky/i/{name}", get(images::serve_image))
+        .route("/shorten", post(hosting::shorten));
     api.merge(media)
+        .merge(hosting)
         .fallback(route_not_found)
         .layer(from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(MAX_BODY))

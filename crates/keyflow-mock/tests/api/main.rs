@@ -4,6 +4,7 @@
 mod account;
 mod chat;
 mod faults;
+mod hosting;
 mod media;
 mod resources;
 mod support;

@@ -4,16 +4,20 @@
 mod auth;
 pub mod error;
 mod keys;
+mod logs;
 pub use keys::view as key_view;
 mod models;
 mod settings;
+mod stats;
 
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use axum::Router;
 
 use crate::state::AppState;
 
 pub use auth::is_admin_basic;
+pub use logs::parse_time;
+pub use stats::queue_depth;
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
@@ -23,6 +27,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/keys/delete", post(keys::delete_many))
         .route("/api/keys/{id}", patch(keys::update).delete(keys::delete_one))
         .route("/api/models", get(models::list))
+        .route("/api/models/prices", get(models::prices))
+        .route("/api/models/prices/{*model}", put(models::put_price).delete(models::delete_price))
+        .route("/api/logs", get(logs::list).delete(logs::clear))
+        .route("/api/stats/overview", get(stats::overview))
+        .route("/api/stats/hourly", get(stats::hourly))
+        .route("/api/stats/daily", get(stats::daily))
+        .route("/api/stats/monthly", get(stats::monthly))
         .route("/api/models/refresh", post(models::refresh))
         .route("/api/settings", get(settings::get).put(settings::put))
         .route_layer(axum::middleware::from_fn_with_state(state, auth::require_admin))

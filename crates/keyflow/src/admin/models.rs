@@ -1,12 +1,13 @@
 //! `/api/models`: the catalogue with price class and bans.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::json;
 
 use super::error::{ApiError, ApiResult};
 use crate::pool::ModelClass;
 use crate::state::AppState;
+use crate::store::ModelPrice;
 
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     if state.catalog.is_stale() {
@@ -16,6 +17,7 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<serde_json::V
     }
     let settings = state.settings();
     let data = state.catalog.data();
+    let prices = state.meters.prices.all();
     let items: Vec<_> = data
         .models
         .iter()
@@ -28,6 +30,7 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<serde_json::V
                 "free": match class { ModelClass::Free => Some(true), ModelClass::Paid => Some(false), ModelClass::Unknown => None },
                 "class": class,
                 "banned": settings.ban_models.contains(&m.id),
+                "price": prices.get(&m.id),
             })
         })
         .collect();
@@ -42,4 +45,45 @@ pub async fn refresh(State(state): State<AppState>) -> ApiResult<Json<serde_json
         .await
         .map_err(|e| ApiError::Conflict(format!("model list refresh failed: {e}")))?;
     Ok(Json(json!({"models": state.catalog.data().models.len()})))
+}
+
+/// `GET /api/models/prices`: the whole price table.
+pub async fn prices(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let mut items: Vec<ModelPrice> = state.meters.prices.all().values().cloned().collect();
+    items.sort_by(|a, b| a.model.cmp(&b.model));
+    let total = items.len();
+    Json(json!({"items": items, "total": total, "page": 1, "size": total}))
+}
+
+/// `PUT /api/models/prices/{model}` with `{"input_per_m", "output_per_m", "per_image", "per_m_chars"}` (CNY).
+pub async fn put_price(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+    Json(body): Json<serde_json::Value>,
+) -> ApiResult<Json<ModelPrice>> {
+    let mut fields = body;
+    if let Some(map) = fields.as_object_mut() {
+        map.insert("model".into(), serde_json::Value::String(model.clone()));
+    }
+    let price: ModelPrice =
+        serde_json::from_value(fields).map_err(|e| ApiError::BadRequest(format!("invalid price: {e}")))?;
+    let values = [price.input_per_m, price.output_per_m, price.per_image, price.per_m_chars];
+    if values.iter().any(|v| !v.is_finite() || *v < 0.0) {
+        return Err(ApiError::BadRequest("prices must be finite numbers ≥ 0 (CNY)".into()));
+    }
+    state.store.save_price(&price).await?;
+    state.meters.prices.replace(state.store.load_prices().await?);
+    Ok(Json(price))
+}
+
+pub async fn delete_price(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let found = state.store.delete_price(&model).await?;
+    if !found {
+        return Err(ApiError::NotFound(format!("no price for `{model}`")));
+    }
+    state.meters.prices.replace(state.store.load_prices().await?);
+    Ok(Json(json!({"deleted": model})))
 }

@@ -70,6 +70,12 @@ pub fn start_refresh(state: &AppState, ids: Option<Vec<KeyId>>) -> bool {
             tracing::warn!(error = %e, "key refresh failed");
         }
         progress.running.store(false, Ordering::Release);
+        // With fresh states known, learn which models the empty keys can serve.
+        match crate::jobs::maintenance::probe_free_models(&job_state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(models = n, "classified models by probing with an empty key"),
+            Err(e) => tracing::debug!(error = %e, "free-model probe skipped"),
+        }
     });
     true
 }

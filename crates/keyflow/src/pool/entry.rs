@@ -63,7 +63,7 @@ impl KeyEntry {
             enabled: AtomicBool::new(record.enabled),
             balance: AtomicI64::new(to_micros(record.balance)),
             charge_balance: AtomicI64::new(to_micros(record.charge_balance)),
-            spent: AtomicI64::new(0),
+            spent: AtomicI64::new(to_micros(Some(record.spent)).max(0)),
             usage_count: AtomicU64::new(record.usage_count),
             inflight: AtomicU32::new(0),
             rpm_window: AtomicU64::new(0),
@@ -84,7 +84,7 @@ impl KeyEntry {
         self.enabled.store(record.enabled, Ordering::Relaxed);
         let old = self.balance.swap(to_micros(record.balance), Ordering::Relaxed);
         if old != to_micros(record.balance) {
-            self.spent.store(0, Ordering::Relaxed);
+            self.spent.store(to_micros(Some(record.spent)).max(0), Ordering::Relaxed);
         }
         self.charge_balance.store(to_micros(record.charge_balance), Ordering::Relaxed);
         self.usage_count.fetch_max(record.usage_count, Ordering::Relaxed);
@@ -138,6 +138,11 @@ impl KeyEntry {
         self.balance.store(to_micros(balance), Ordering::Relaxed);
         self.charge_balance.store(to_micros(charge), Ordering::Relaxed);
         self.spent.store(0, Ordering::Relaxed);
+    }
+
+    /// Spend metered since the last reported balance, in micros.
+    pub fn spent_micros(&self) -> i64 {
+        self.spent.load(Ordering::Relaxed)
     }
 
     /// Meters spend against the estimate.

@@ -17,6 +17,7 @@ fn record(id: KeyId, state: KeyState, balance: Option<f64>, created_at: i64) -> 
         last_error: None,
         checked_at: None,
         created_at,
+        spent: 0.0,
     }
 }
 

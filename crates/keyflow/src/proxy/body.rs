@@ -15,21 +15,22 @@ use tokio::time::Sleep;
 
 use super::outcome::Outcome;
 use crate::pool::Lease;
+use crate::usage::recorder::Slot;
 use crate::usage::tap::SseTap;
 use crate::usage::Dialect;
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
-/// Called once with the final outcome.
-pub type Finish = Box<dyn FnOnce(Outcome) + Send>;
-
 /// What the body needs to record the request when it ends.
 pub struct Recording {
+    /// The request's reserved room in the log queue.
+    pub slot: Option<Slot>,
     pub outcome: Outcome,
     pub started: Instant,
+    /// Time the successful attempt waited for the response head.
+    pub upstream_wait: Duration,
     /// Holds the key in flight until the body ends.
     pub lease: Option<Lease>,
-    pub finish: Finish,
 }
 
 pub struct TappedBody {
@@ -40,7 +41,10 @@ pub struct TappedBody {
     idle_timer: Pin<Box<Sleep>>,
     started: Instant,
     outcome: Option<Outcome>,
-    finish: Option<Finish>,
+    slot: Option<Slot>,
+    /// When the response head arrived; body time counts as upstream time.
+    head_at: Instant,
+    upstream_wait: Duration,
     saw_first_byte: bool,
     done: bool,
     /// Holds the key in flight until the body ends.
@@ -55,7 +59,7 @@ impl TappedBody {
         idle: Duration,
         recording: Recording,
     ) -> TappedBody {
-        let Recording { outcome, started, lease, finish } = recording;
+        let Recording { slot, outcome, started, upstream_wait, lease } = recording;
         TappedBody {
             upstream: Box::pin(response.bytes_stream()),
             tap,
@@ -64,7 +68,9 @@ impl TappedBody {
             idle_timer: Box::pin(tokio::time::sleep(idle)),
             started,
             outcome: Some(outcome),
-            finish: Some(finish),
+            slot,
+            head_at: Instant::now(),
+            upstream_wait,
             saw_first_byte: false,
             done: false,
             _lease: lease,
@@ -72,9 +78,9 @@ impl TappedBody {
     }
 
     fn complete(&mut self, error: Option<String>, aborted: bool) {
-        let (Some(mut outcome), Some(finish)) = (self.outcome.take(), self.finish.take()) else { return };
+        let Some(mut outcome) = self.outcome.take() else { return };
         outcome.latency = self.started.elapsed();
-        outcome.upstream_time = outcome.latency;
+        outcome.upstream_time = self.upstream_wait + self.head_at.elapsed();
         if let Some(tap) = &self.tap {
             outcome.usage = tap.usage();
             if outcome.error.is_none() {
@@ -85,7 +91,9 @@ impl TappedBody {
             outcome.error = error;
         }
         outcome.aborted = aborted;
-        finish(outcome);
+        if let Some(slot) = self.slot.take() {
+            slot.send(outcome);
+        }
     }
 
     /// The event that tells a streaming client the answer broke off.
@@ -117,6 +125,7 @@ impl Stream for TappedBody {
                 Poll::Ready(Some(Ok(chunk))) => {
                     if !this.saw_first_byte {
                         this.saw_first_byte = true;
+                        // For streams, the first body byte is the first token.
                         if let Some(o) = this.outcome.as_mut() {
                             o.ttfb = Some(this.started.elapsed());
                         }
@@ -171,7 +180,7 @@ impl Drop for TappedBody {
         // Still unfinished: the client hung up. Dropping `upstream` cancels
         // the upstream request; the outcome keeps the tokens seen so far.
         if self.outcome.is_some() {
-            self.complete(Some("client disconnected".into()), true);
+            self.complete(None, true);
         }
     }
 }

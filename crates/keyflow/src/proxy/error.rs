@@ -18,6 +18,9 @@ pub enum ProxyError {
     BodyTooLarge(usize),
     #[error("{0}")]
     BadRequest(String),
+    /// A prompt holding a banned word (images through chat).
+    #[error("the prompt contains a banned word (`{0}`); rephrase it without that word")]
+    ContentPolicy(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -40,7 +43,7 @@ impl ProxyError {
             ProxyError::Unauthorized => StatusCode::UNAUTHORIZED,
             ProxyError::ModelNotAllowed(_) | ProxyError::ModelBanned(_) => StatusCode::FORBIDDEN,
             ProxyError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::BadRequest(_) | ProxyError::ContentPolicy(_) => StatusCode::BAD_REQUEST,
             ProxyError::NotFound(_) => StatusCode::NOT_FOUND,
             ProxyError::NoKey(_) => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Unreachable(_) => StatusCode::BAD_GATEWAY,
@@ -57,6 +60,7 @@ impl ProxyError {
             ProxyError::ModelBanned(_) => "model_banned",
             ProxyError::BodyTooLarge(_) => "body_too_large",
             ProxyError::BadRequest(_) => "invalid_request",
+            ProxyError::ContentPolicy(_) => "content_policy_violation",
             ProxyError::NotFound(_) => "not_found",
             ProxyError::NoKey(_) => "50301",
             ProxyError::Unreachable(_) => "upstream_unreachable",

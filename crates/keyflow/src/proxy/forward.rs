@@ -8,6 +8,7 @@ use http::{HeaderMap, Method, StatusCode};
 
 use super::classify::{classify, error_summary, Verdict};
 use super::error::ProxyError;
+use super::outcome::ErrorCounts;
 use crate::jobs::writer::WriteOp;
 use crate::pool::{KeyPool, Lease, ModelClass, Pick};
 use crate::state::AppState;
@@ -31,6 +32,27 @@ pub struct Attempt<'a> {
     pub free_only: bool,
     /// The resource's owner: no other key can serve it.
     pub pinned: Option<KeyId>,
+    /// Keys shared with concurrent sibling requests that must each use a
+    /// different key (images through chat); `None` for ordinary requests.
+    pub claims: Option<&'a KeyClaims>,
+}
+
+/// The keys a group of concurrent requests has taken, so that no two of
+/// them send through the same key.
+#[derive(Default)]
+pub struct KeyClaims(std::sync::Mutex<Vec<KeyId>>);
+
+impl KeyClaims {
+    /// Picks a key outside `tried` and the claimed ones, and claims it. Pick
+    /// and claim happen under one lock so two siblings never take one key.
+    fn pick(&self, tried: &[KeyId], pick: impl FnOnce(&[KeyId]) -> Option<Lease>) -> Option<Lease> {
+        let Ok(mut claimed) = self.0.lock() else { return pick(tried) };
+        let mut exclude = claimed.clone();
+        exclude.extend_from_slice(tried);
+        let lease = pick(&exclude)?;
+        claimed.push(lease.key().id);
+        Some(lease)
+    }
 }
 
 /// What the loop ended with.
@@ -38,10 +60,19 @@ pub enum Answer {
     /// A 2xx: the body is still to be read (streamed) by the caller.
     Success { response: reqwest::Response, lease: Lease, retries: u32, upstream_wait: Duration },
     /// Upstream's own non-2xx answer, returned as is.
-    Upstream { status: StatusCode, headers: HeaderMap, body: Bytes, key_id: KeyId, retries: u32, error: String },
+    Upstream {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+        key_id: KeyId,
+        retries: u32,
+        error: String,
+        /// Time spent waiting on upstream over all attempts.
+        upstream_wait: Duration,
+    },
 }
 
-pub async fn run(state: &AppState, attempt: Attempt<'_>) -> Result<Answer, ProxyError> {
+pub async fn run(state: &AppState, attempt: Attempt<'_>, errors: &mut ErrorCounts) -> Result<Answer, ProxyError> {
     let settings = state.settings();
     let model = attempt.model.unwrap_or("");
     let first_byte = Duration::from_secs(settings.first_byte_timeout_secs.max(1));
@@ -50,6 +81,7 @@ pub async fn run(state: &AppState, attempt: Attempt<'_>) -> Result<Answer, Proxy
     let mut last_upstream: Option<Answer> = None;
     let mut last_problem: Option<String> = None;
     let mut last_send_error: Option<SendError> = None;
+    let mut waited = Duration::ZERO;
 
     while tried.len() < MAX_KEYS_PER_REQUEST {
         let class = match (attempt.free_only, state.catalog.class_of(model, &settings)) {
@@ -67,14 +99,22 @@ pub async fn run(state: &AppState, attempt: Attempt<'_>) -> Result<Answer, Proxy
                 Some(entry) if !tried.contains(&id) || transient > 0 => Some(entry.lease_now()),
                 _ => None,
             },
-            None => state.pool.pick(&Pick {
-                model,
-                class,
-                exclude: &tried,
-                session: attempt.session,
-                strategy: settings.key_strategy,
-                rpm_limit: settings.key_rpm_limit,
-            }),
+            None => {
+                let pick = |exclude: &[KeyId]| {
+                    state.pool.pick(&Pick {
+                        model,
+                        class,
+                        exclude,
+                        session: attempt.session,
+                        strategy: settings.key_strategy,
+                        rpm_limit: settings.key_rpm_limit,
+                    })
+                };
+                match attempt.claims {
+                    Some(claims) => claims.pick(&tried, pick),
+                    None => pick(&tried),
+                }
+            }
         };
         let Some(lease) = lease else { break };
         let entry = lease.key().clone();
@@ -93,10 +133,16 @@ pub async fn run(state: &AppState, attempt: Attempt<'_>) -> Result<Answer, Proxy
             headers: attempt.headers,
             body: attempt.body.clone(),
         };
-        let response = match state.upstream.send(out, &entry.secret, first_byte).await {
+        let sent = state.upstream.send(out, &entry.secret, first_byte).await;
+        waited += sent_at.elapsed();
+        let response = match sent {
             Ok(response) => response,
             Err(e) => {
                 transient += 1;
+                match e {
+                    SendError::Timeout(_) => errors.timeout += 1,
+                    SendError::Connect(_) => errors.connect += 1,
+                }
                 tracing::debug!(key = %entry.secret, error = %e, "upstream attempt failed");
                 last_problem = Some(e.to_string());
                 last_send_error = Some(e);
@@ -114,7 +160,7 @@ pub async fn run(state: &AppState, attempt: Attempt<'_>) -> Result<Answer, Proxy
             if !model.is_empty() {
                 state.pool.cooldowns().clear(&KeyPool::scope_of(&entry), model);
             }
-            return Ok(Answer::Success { response, lease, retries, upstream_wait: sent_at.elapsed() });
+            return Ok(Answer::Success { response, lease, retries, upstream_wait: waited });
         }
         let headers = response.headers().clone();
         let body = match read_body(response, ERROR_BODY_LIMIT, first_byte).await {
@@ -130,10 +176,20 @@ pub async fn run(state: &AppState, attempt: Attempt<'_>) -> Result<Answer, Proxy
                 continue;
             }
         };
+        waited += sent_at.elapsed();
         let verdict = classify(status, &headers, &body);
+        count(errors, &verdict);
         let summary = error_summary(status, &body);
         apply_verdict(state, &lease, model, &verdict, &summary);
-        let answer = Answer::Upstream { status, headers, body, key_id: entry.id, retries, error: summary.clone() };
+        let answer = Answer::Upstream {
+            status,
+            headers,
+            body,
+            key_id: entry.id,
+            retries,
+            error: summary.clone(),
+            upstream_wait: waited,
+        };
         if !tried.contains(&entry.id) {
             tried.push(entry.id);
         }
@@ -177,6 +233,17 @@ pub async fn run(state: &AppState, attempt: Attempt<'_>) -> Result<Answer, Proxy
         _ => {}
     }
     Err(no_key_error(state, model, tried.len(), last_problem))
+}
+
+fn count(errors: &mut ErrorCounts, verdict: &Verdict) {
+    match verdict {
+        Verdict::KeyDead => errors.key_dead += 1,
+        Verdict::NoBalance => errors.no_balance += 1,
+        Verdict::ForbiddenForModel => errors.forbidden += 1,
+        Verdict::RateLimited { .. } => errors.rate_limited += 1,
+        Verdict::Transient => errors.server += 1,
+        Verdict::Success | Verdict::Final => {}
+    }
 }
 
 fn no_key_error(state: &AppState, model: &str, n_tried: usize, last: Option<String>) -> ProxyError {

@@ -2,13 +2,13 @@
 //! key; a few are served from keyflow's own state (models, user info,
 //! billing, list unions).
 
-mod auth;
+pub(crate) mod auth;
 mod body;
 pub mod classify;
 pub mod error;
-mod forward;
+pub(crate) mod forward;
 mod lists;
-mod outcome;
+pub(crate) mod outcome;
 mod respond;
 pub mod route;
 mod synth;
@@ -21,7 +21,7 @@ use axum::response::Response;
 use bytes::Bytes;
 
 pub use auth::presented_token;
-pub use outcome::Outcome;
+pub use outcome::{ErrorCounts, Outcome};
 
 use error::ProxyError;
 use forward::Attempt;
@@ -29,34 +29,77 @@ use route::{PinKind, RouteKind};
 
 use crate::state::AppState;
 use crate::usage::body::request_facts;
+use crate::usage::recorder::Slot;
 
-/// The `/v1/*` handler.
-pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
-    let anthropic = request.uri().path() == "/v1/messages";
-    match serve(&state, request).await {
-        Ok(response) => response,
-        Err(e) => e.render(anthropic),
+/// A request's log entry while it is served: the reserved recorder slot
+/// and the outcome filled in as facts become known.
+pub struct Pending {
+    pub slot: Option<Slot>,
+    pub outcome: Outcome,
+    pub started: Instant,
+}
+
+impl Pending {
+    /// Records the outcome through the slot (once).
+    pub fn finish(&mut self, status: u16, error: Option<String>) {
+        self.outcome.status = status;
+        if error.is_some() {
+            self.outcome.error = error;
+        }
+        self.outcome.latency = self.started.elapsed();
+        if let Some(slot) = self.slot.take() {
+            slot.send(std::mem::take(&mut self.outcome));
+        }
     }
 }
 
-async fn serve(state: &AppState, request: Request) -> Result<Response, ProxyError> {
+/// The `/v1/*` handler.
+pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
+    let anthropic = request.uri().path() == "/v1/messages";
+    // The one wait recording may cause: room in the log queue (backpressure).
+    let slot = state.recorder.slot().await;
+    let outcome = Outcome {
+        started_at_ms: outcome::now_ms(),
+        route: request.uri().path().to_string(),
+        stream: false,
+        ..Default::default()
+    };
+    let mut pending = Pending { slot, outcome, started };
+    match serve(&state, request, &mut pending).await {
+        // A slot still held here belongs to an answer that recorded itself.
+        Ok(response) => response,
+        Err(e) => {
+            pending.finish(e.status().as_u16(), Some(e.to_string()));
+            e.render(anthropic)
+        }
+    }
+}
+
+async fn serve(state: &AppState, request: Request, pending: &mut Pending) -> Result<Response, ProxyError> {
+    let started = pending.started;
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     let route = route::classify(&parts.method, path).ok_or_else(|| ProxyError::NotFound(format!("no route {path}")))?;
+    pending.outcome.route = route.upstream_path.clone();
     let client = auth::authenticate(state, &parts.headers)?;
+    pending.outcome.client = client.name.clone();
     let path_and_query = match parts.uri.query() {
         Some(q) => format!("{}?{q}", route.upstream_path),
         None => route.upstream_path.clone(),
     };
 
-    match route.kind {
-        RouteKind::Models => return synth::models(state, parts.uri.query()).await,
-        RouteKind::UserInfo => return Ok(synth::user_info(state)),
-        RouteKind::BillingSubscription => return Ok(synth::billing_subscription(state)),
-        RouteKind::BillingUsage => return Ok(synth::billing_usage(state, parts.uri.query()).await),
-        RouteKind::List(kind) => return lists::union(state, kind, &path_and_query, &parts.headers).await,
-        _ => {}
+    let answered = match route.kind {
+        RouteKind::Models => Some(synth::models(state, parts.uri.query()).await?),
+        RouteKind::UserInfo => Some(synth::user_info(state)),
+        RouteKind::BillingSubscription => Some(synth::billing_subscription(state)),
+        RouteKind::BillingUsage => Some(synth::billing_usage(state, parts.uri.query()).await),
+        RouteKind::List(kind) => Some(lists::union(state, kind, &path_and_query, &parts.headers).await?),
+        _ => None,
+    };
+    if let Some(response) = answered {
+        pending.finish(response.status().as_u16(), None);
+        return Ok(response);
     }
 
     let limit = state.config.max_body_bytes;
@@ -64,10 +107,22 @@ async fn serve(state: &AppState, request: Request) -> Result<Response, ProxyErro
     let json_route = matches!(route.kind, RouteKind::Inference | RouteKind::PassThrough)
         || matches!(route.kind, RouteKind::Owned(_) | RouteKind::Create(PinKind::Batch));
     let facts = if json_route { request_facts(&body) } else { Default::default() };
+    pending.outcome.model = facts.model.clone();
+    pending.outcome.stream = facts.stream;
+    if route.upstream_path == "/v1/audio/speech" {
+        pending.outcome.input_chars = json_field(&body, "input").map_or(0, |t| t.chars().count() as u64);
+    }
     let settings = state.settings();
     if let Some(model) = facts.model.as_deref() {
         if settings.ban_models.iter().any(|m| m == model) {
             return Err(ProxyError::ModelBanned(model.to_string()));
+        }
+    }
+
+    // Images through chat (SPEC §7): a chat call to an image model.
+    if let (Some(model), "/v1/chat/completions") = (facts.model.as_deref(), route.upstream_path.as_str()) {
+        if crate::images::is_image_model(state, model).await {
+            return crate::images::serve_chat(state, &client, &parts.headers, &body, started).await;
         }
     }
 
@@ -105,21 +160,14 @@ async fn serve(state: &AppState, request: Request) -> Result<Response, ProxyErro
             session: session.as_deref(),
             free_only: client.free_only,
             pinned,
+            claims: None,
         },
+        &mut pending.outcome.upstream_errors,
     )
     .await?;
 
-    let ctx = respond::Context {
-        state,
-        route: &route,
-        client: client.name.clone(),
-        model: facts.model.clone(),
-        stream: facts.stream,
-        dialect,
-        strip_usage,
-        started,
-    };
-    respond::respond(ctx, answer).await
+    let ctx = respond::Context { state, route: &route, dialect, strip_usage };
+    respond::respond(ctx, answer, pending).await
 }
 
 /// The key that owns the resource a request is about, if it is one.
@@ -135,6 +183,13 @@ async fn owner_of(state: &AppState, route: &route::Route, body: &Bytes) -> Resul
             (kind, id)
         }
         RouteKind::Create(PinKind::Batch) => (PinKind::File, json_field(body, "input_file_id")),
+        // Speech in a custom voice must use the account that holds the voice.
+        RouteKind::Inference if route.upstream_path == "/v1/audio/speech" => {
+            match json_field(body, "voice").filter(|v| v.starts_with("speech:")) {
+                Some(uri) => (PinKind::Voice, Some(uri)),
+                None => return Ok(None),
+            }
+        }
         _ => return Ok(None),
     };
     let Some(id) = id else {

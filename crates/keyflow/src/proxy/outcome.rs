@@ -6,8 +6,39 @@ use std::time::Duration;
 use crate::store::KeyId;
 use crate::usage::Usage;
 
+/// Upstream failures met along the way, by class (for metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorCounts {
+    pub key_dead: u16,
+    pub no_balance: u16,
+    pub forbidden: u16,
+    pub rate_limited: u16,
+    pub server: u16,
+    pub timeout: u16,
+    pub connect: u16,
+}
+
+impl ErrorCounts {
+    /// `(class, count)` pairs with a non-zero count.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u16)> {
+        [
+            ("key_dead", self.key_dead),
+            ("no_balance", self.no_balance),
+            ("forbidden", self.forbidden),
+            ("rate_limited", self.rate_limited),
+            ("server", self.server),
+            ("timeout", self.timeout),
+            ("connect", self.connect),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
+    /// Unix milliseconds when the request arrived.
+    pub started_at_ms: i64,
     pub client: Option<std::sync::Arc<str>>,
     pub route: String,
     pub model: Option<String>,
@@ -24,19 +55,21 @@ pub struct Outcome {
     pub stream: bool,
     pub images: u32,
     pub aborted: bool,
+    /// Characters of input for priced-by-character routes (speech).
+    pub input_chars: u64,
+    pub upstream_errors: ErrorCounts,
 }
 
-/// Hands an outcome to the recorder. Never blocks the request path.
+/// Records an outcome that has no reserved slot (e.g. generated answers);
+/// waits for room on a tracked task if the queue is full, never drops.
 pub fn record(state: &crate::state::AppState, outcome: Outcome) {
-    tracing::debug!(
-        route = %outcome.route,
-        model = outcome.model.as_deref().unwrap_or(""),
-        key_id = outcome.key_id,
-        status = outcome.status,
-        retries = outcome.retries,
-        latency_ms = outcome.latency.as_millis() as u64,
-        aborted = outcome.aborted,
-        "request"
-    );
-    state.recorder.record(outcome);
+    if let Some(outcome) = state.recorder.try_record(outcome) {
+        let recorder = state.recorder.clone();
+        state.tracker.spawn(async move { recorder.record(outcome).await });
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

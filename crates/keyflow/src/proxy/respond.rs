@@ -1,7 +1,6 @@
 //! Turning the loop's answer into the client's response, recording the
 //! outcome, and pinning resources that the answer created.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -11,8 +10,8 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use super::body::{Recording, TappedBody};
 use super::error::ProxyError;
 use super::forward::Answer;
-use super::outcome::Outcome;
 use super::route::{PinKind, Route, RouteKind};
+use super::Pending;
 use crate::state::AppState;
 use crate::usage::body::{image_count, usage_from_body};
 use crate::usage::tap::SseTap;
@@ -25,37 +24,17 @@ const JSON_BUFFER_LIMIT: usize = 16 * 1024 * 1024;
 pub struct Context<'a> {
     pub state: &'a AppState,
     pub route: &'a Route,
-    pub client: Option<Arc<str>>,
-    pub model: Option<String>,
-    pub stream: bool,
     pub dialect: Dialect,
     pub strip_usage: bool,
-    pub started: Instant,
 }
 
-impl Context<'_> {
-    fn outcome(&self, status: u16, key_id: Option<i64>, retries: u32) -> Outcome {
-        Outcome {
-            client: self.client.clone(),
-            route: self.route.upstream_path.clone(),
-            model: self.model.clone(),
-            key_id,
-            status,
-            retries,
-            stream: self.stream,
-            ..Default::default()
-        }
-    }
-}
-
-pub async fn respond(ctx: Context<'_>, answer: Answer) -> Result<Response, ProxyError> {
+pub async fn respond(ctx: Context<'_>, answer: Answer, pending: &mut Pending) -> Result<Response, ProxyError> {
     match answer {
-        Answer::Upstream { status, headers, body, key_id, retries, error } => {
-            let mut outcome = ctx.outcome(status.as_u16(), Some(key_id), retries);
-            outcome.error = Some(error);
-            outcome.latency = ctx.started.elapsed();
-            outcome.upstream_time = outcome.latency;
-            super::outcome::record(ctx.state, outcome);
+        Answer::Upstream { status, headers, body, key_id, retries, error, upstream_wait } => {
+            pending.outcome.key_id = Some(key_id);
+            pending.outcome.retries = retries;
+            pending.outcome.upstream_time = upstream_wait;
+            pending.finish(status.as_u16(), Some(error));
             Ok(build(status, &headers, Body::from(body), Some(key_id), retries, true))
         }
         Answer::Success { response, lease, retries, upstream_wait } => {
@@ -69,31 +48,37 @@ pub async fn respond(ctx: Context<'_>, answer: Answer) -> Result<Response, Proxy
                 .to_ascii_lowercase();
             let settings = ctx.state.settings();
             let idle = Duration::from_secs(settings.idle_timeout_secs.max(1));
-            let mut outcome = ctx.outcome(status.as_u16(), Some(key_id), retries);
+            pending.outcome.key_id = Some(key_id);
+            pending.outcome.retries = retries;
+            pending.outcome.ttfb = Some(upstream_wait);
 
             let is_json = content_type.starts_with("application/json");
             let small_enough = response.content_length().is_none_or(|n| n as usize <= JSON_BUFFER_LIMIT);
-            if is_json && small_enough && !content_type.contains("event-stream") {
+            if is_json && small_enough {
+                let read_started = Instant::now();
                 let body = crate::upstream::read_body(response, JSON_BUFFER_LIMIT, idle)
                     .await
                     .map_err(|e| ProxyError::Unreachable(e.to_string()))?;
-                outcome.ttfb = Some(upstream_wait);
-                outcome.usage = usage_from_body(&body);
-                outcome.images = image_count(&body);
-                outcome.latency = ctx.started.elapsed();
-                outcome.upstream_time = outcome.latency;
+                pending.outcome.usage = usage_from_body(&body);
+                pending.outcome.images = image_count(&body);
+                pending.outcome.upstream_time = upstream_wait + read_started.elapsed();
                 if let RouteKind::Create(kind) = ctx.route.kind {
                     pin_created(ctx.state, kind, &body, key_id);
                 }
-                super::outcome::record(ctx.state, outcome);
+                pending.finish(status.as_u16(), None);
                 drop(lease);
                 return Ok(build(status, &headers, Body::from(body), Some(key_id), retries, true));
             }
 
             let tap = content_type.contains("text/event-stream").then(|| SseTap::new(ctx.dialect, ctx.strip_usage));
-            let state = ctx.state.clone();
-            let finish = Box::new(move |outcome: Outcome| super::outcome::record(&state, outcome));
-            let recording = Recording { outcome, started: ctx.started, lease: Some(lease), finish };
+            pending.outcome.status = status.as_u16();
+            let recording = Recording {
+                slot: pending.slot.take(),
+                outcome: std::mem::take(&mut pending.outcome),
+                started: pending.started,
+                upstream_wait,
+                lease: Some(lease),
+            };
             let body = TappedBody::new(response, tap, ctx.dialect, idle, recording);
             Ok(build(status, &headers, Body::from_stream(body), Some(key_id), retries, false))
         }

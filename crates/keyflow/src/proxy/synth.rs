@@ -79,7 +79,7 @@ pub fn user_info(state: &AppState) -> Response {
 /// `GET /v1/dashboard/billing/subscription`: the pool balance as the limit.
 pub fn billing_subscription(state: &AppState) -> Response {
     let balance = state.pool.total_balance();
-    let spent = state.recorder.total_spend();
+    let spent = state.meters.totals().spend;
     let limit = ((balance + spent) * 100.0).round() / 100.0;
     Json(json!({
         "object": "billing_subscription",
@@ -92,8 +92,21 @@ pub fn billing_subscription(state: &AppState) -> Response {
     .into_response()
 }
 
-/// `GET /v1/dashboard/billing/usage`: metered spend, in cents as OpenAI does.
-pub async fn billing_usage(state: &AppState, _query: Option<&str>) -> Response {
-    let spent = state.recorder.total_spend();
-    Json(json!({"object": "list", "total_usage": (spent * 100.0 * 100.0).round() / 100.0})).into_response()
+/// `GET /v1/dashboard/billing/usage?start_date=&end_date=`: logged spend
+/// in the range, in hundredths as OpenAI reports cents (values are CNY).
+/// A reporting call, not a proxied one: it reads the log.
+pub async fn billing_usage(state: &AppState, query: Option<&str>) -> Response {
+    let mut filter = crate::store::LogFilter::default();
+    for pair in query.unwrap_or("").split('&') {
+        match pair.split_once('=') {
+            Some(("start_date", v)) => filter.from_ms = crate::admin::parse_time(v).ok(),
+            Some(("end_date", v)) => filter.to_ms = crate::admin::parse_time(v).ok(),
+            _ => {}
+        }
+    }
+    match state.store.log_totals(&filter).await {
+        Ok(totals) => Json(json!({"object": "list", "total_usage": (totals.cost * 100.0 * 100.0).round() / 100.0}))
+            .into_response(),
+        Err(e) => ProxyError::Internal(e.to_string()).into_response(),
+    }
 }

@@ -4,13 +4,16 @@
 //! the same [`Store`] trait. The request path never awaits a store call:
 //! writes that follow requests leave through `jobs::writer`.
 
+mod logs;
 mod sqlite;
+mod sqlite_logs;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use logs::{Bucket, Dimension, LogFilter, LogRow, LogTotals, ModelPrice, StatusFilter};
 pub use sqlite::SqliteStore;
 
 /// Database id of a pool key.
@@ -77,6 +80,8 @@ pub struct KeyRecord {
     pub last_error: Option<String>,
     pub checked_at: Option<i64>,
     pub created_at: i64,
+    /// Spend metered since `balance` was read (CNY).
+    pub spent: f64,
 }
 
 /// A key to insert.
@@ -130,8 +135,8 @@ pub trait Store: Send + Sync + 'static {
     async fn update_key_status(&self, updates: &[KeyStatusUpdate]) -> StoreResult<()>;
     async fn set_key_enabled(&self, id: KeyId, enabled: bool) -> StoreResult<bool>;
     async fn delete_keys(&self, ids: &[KeyId]) -> StoreResult<u64>;
-    /// Adds request counts to keys (written behind traffic).
-    async fn add_key_usage(&self, counts: &[(KeyId, u64)]) -> StoreResult<()>;
+    /// Adds request counts and metered spend (CNY) to keys, behind traffic.
+    async fn add_key_usage(&self, counts: &[(KeyId, u64, f64)]) -> StoreResult<()>;
     /// A number that changes whenever keys change, so instances sharing a
     /// database (or a CLI run) can tell when to reload.
     async fn keys_version(&self) -> StoreResult<i64>;
@@ -142,6 +147,20 @@ pub trait Store: Send + Sync + 'static {
 
     async fn load_settings(&self) -> StoreResult<Option<String>>;
     async fn save_settings(&self, json: &str) -> StoreResult<()>;
+
+    /// Appends request log rows in one transaction.
+    async fn insert_logs(&self, rows: &[LogRow]) -> StoreResult<()>;
+    /// A page of log rows, newest first, and the number matching.
+    async fn query_logs(&self, filter: &LogFilter, offset: u64, limit: u64) -> StoreResult<(Vec<LogRow>, u64)>;
+    /// Deletes rows older than `before_ms`, or all rows.
+    async fn delete_logs(&self, before_ms: Option<i64>) -> StoreResult<u64>;
+    async fn log_totals(&self, filter: &LogFilter) -> StoreResult<LogTotals>;
+    /// Sums per time bucket (UTC, `bucket_ms` wide) and per dimension.
+    async fn log_buckets(&self, filter: &LogFilter, bucket_ms: i64, dim: Dimension) -> StoreResult<Vec<Bucket>>;
+
+    async fn load_prices(&self) -> StoreResult<Vec<ModelPrice>>;
+    async fn save_price(&self, price: &ModelPrice) -> StoreResult<()>;
+    async fn delete_price(&self, model: &str) -> StoreResult<bool>;
 
     async fn load_model_facts(&self) -> StoreResult<Vec<ModelFact>>;
     async fn save_model_facts(&self, facts: &[ModelFact]) -> StoreResult<()>;

@@ -13,10 +13,13 @@ use sqlx::{Row, SqlitePool};
 use super::*;
 
 /// Embedded migrations, applied in order; the index is the schema version.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("migrations/sqlite/0001_init.sql")),
+    ("0002_logs", include_str!("migrations/sqlite/0002_logs.sql")),
+];
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 /// The key's identity in the database: a hash, so that uniqueness holds even
@@ -89,6 +92,7 @@ fn key_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<KeyRecord> {
         last_error: row.try_get("last_error")?,
         checked_at: row.try_get("checked_at")?,
         created_at: row.try_get("created_at")?,
+        spent: row.try_get("spent")?,
     })
 }
 
@@ -102,7 +106,7 @@ impl Store for SqliteStore {
     async fn load_keys(&self) -> StoreResult<Vec<KeyRecord>> {
         let rows = sqlx::query(
             "SELECT id, secret, state, enabled, balance, charge_balance, account_id, usage_count, \
-             last_error, checked_at, created_at FROM keys ORDER BY id",
+             last_error, checked_at, created_at, spent FROM keys ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -154,12 +158,14 @@ impl Store for SqliteStore {
             for u in chunk {
                 sqlx::query(
                     "UPDATE keys SET state = ?, \
+                     spent = CASE WHEN ? THEN 0 ELSE spent END, \
                      balance = CASE WHEN ? THEN ? ELSE balance END, \
                      charge_balance = CASE WHEN ? THEN ? ELSE charge_balance END, \
                      account_id = COALESCE(?, account_id), last_error = ?, \
                      checked_at = COALESCE(?, checked_at) WHERE id = ?",
                 )
                 .bind(u.state.as_str())
+                .bind(u.balance.is_some())
                 .bind(u.balance.is_some())
                 .bind(u.balance.flatten())
                 .bind(u.charge_balance.is_some())
@@ -204,11 +210,12 @@ impl Store for SqliteStore {
         Ok(deleted)
     }
 
-    async fn add_key_usage(&self, counts: &[(KeyId, u64)]) -> StoreResult<()> {
+    async fn add_key_usage(&self, counts: &[(KeyId, u64, f64)]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        for (id, n) in counts {
-            sqlx::query("UPDATE keys SET usage_count = usage_count + ? WHERE id = ?")
+        for (id, n, spend) in counts {
+            sqlx::query("UPDATE keys SET usage_count = usage_count + ?, spent = spent + ? WHERE id = ?")
                 .bind(*n as i64)
+                .bind(spend)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
@@ -287,6 +294,38 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn insert_logs(&self, rows: &[LogRow]) -> StoreResult<()> {
+        self.insert_log_rows(rows).await
+    }
+
+    async fn query_logs(&self, filter: &LogFilter, offset: u64, limit: u64) -> StoreResult<(Vec<LogRow>, u64)> {
+        self.query_log_rows(filter, offset, limit).await
+    }
+
+    async fn delete_logs(&self, before_ms: Option<i64>) -> StoreResult<u64> {
+        self.delete_log_rows(before_ms).await
+    }
+
+    async fn log_totals(&self, filter: &LogFilter) -> StoreResult<LogTotals> {
+        self.log_row_totals(filter).await
+    }
+
+    async fn log_buckets(&self, filter: &LogFilter, bucket_ms: i64, dim: Dimension) -> StoreResult<Vec<Bucket>> {
+        self.log_row_buckets(filter, bucket_ms, dim).await
+    }
+
+    async fn load_prices(&self) -> StoreResult<Vec<ModelPrice>> {
+        self.load_price_rows().await
+    }
+
+    async fn save_price(&self, price: &ModelPrice) -> StoreResult<()> {
+        self.save_price_row(price).await
+    }
+
+    async fn delete_price(&self, model: &str) -> StoreResult<bool> {
+        self.delete_price_row(model).await
     }
 
     async fn load_model_facts(&self) -> StoreResult<Vec<ModelFact>> {

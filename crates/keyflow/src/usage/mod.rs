@@ -1,4 +1,6 @@
-//! Token usage read from upstream answers, streamed or not.
+//! Token usage read from upstream answers, streamed or not, and what
+//! becomes of it: `recorder` (the request path's only touch), `ingest`
+//! (live rates, metrics, cost, log rows in batches), `prices`.
 //!
 //! `tap` reads an SSE stream in passing (and can remove the usage-only chunk
 //! the gateway asked for on the client's behalf); `body` reads complete JSON
@@ -7,6 +9,12 @@
 //! that is what keeps the per-chunk cost of streaming low.
 
 pub mod body;
+pub mod ingest;
+pub mod live;
+pub mod meters;
+pub mod metrics;
+pub mod prices;
+pub mod recorder;
 pub mod tap;
 
 use std::ops::Range;

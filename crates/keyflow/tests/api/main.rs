@@ -9,6 +9,13 @@
 mod helpers;
 
 mod admin;
+mod bodies;
+mod concurrency;
 mod failover;
+mod images;
+mod logs;
+mod pool;
 mod proxy;
+mod resources;
 mod sdk;
+mod streaming;

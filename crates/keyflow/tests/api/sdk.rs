@@ -13,11 +13,26 @@ use crate::helpers::*;
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/sdk/test_clients.py");
 const TOKEN: &str = "sdk-token";
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Variables of the caller's shell that would change what the script does.
+const OVERRIDES: &[&str] = &[
+    "KEYFLOW_PAID_MODEL",
+    "KEYFLOW_FREE_MODEL",
+    "KEYFLOW_EMBED_MODEL",
+    "KEYFLOW_IMAGE_MODEL",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+];
 
 /// Runs `python3 ARGS` with `envs`, killed if it outlives the timeout.
 async fn python(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut command = Command::new("python3");
-    command.args(args).envs(envs.iter().copied()).env("PYTHONUNBUFFERED", "1").kill_on_drop(true);
+    command.args(args).env("PYTHONUNBUFFERED", "1").kill_on_drop(true);
+    // The script talks to loopback only, with the models it defaults to.
+    for name in OVERRIDES {
+        command.env_remove(name).env_remove(name.to_lowercase());
+    }
+    command.envs(envs.iter().copied());
     match tokio::time::timeout(SCRIPT_TIMEOUT, command.output()).await {
         Ok(Ok(output)) => output,
         Ok(Err(error)) => panic!("cannot run python3 ({error}): install Python 3, then run scripts/test"),
@@ -55,6 +70,7 @@ async fn official_sdks_work_against_keyflow() {
 
     let output = python(&[SCRIPT], &[("KEYFLOW_URL", t.url.as_str()), ("KEYFLOW_TOKEN", TOKEN)]).await;
     let text = report(&output);
+    println!("{text}");
     assert!(output.status.success(), "SDK checks failed\n{text}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let summary = stdout.lines().last().unwrap_or_default();
@@ -63,15 +79,15 @@ async fn official_sdks_work_against_keyflow() {
     // Every model call reached upstream with a pool key, exactly once (no
     // hidden retries), and the client token never left keyflow.
     let on = |path: &str| keys.iter().map(|key| state.hits_on(key, path)).sum::<u64>();
-    // 4 chats + 1 unknown model (400 passed through, not retried on other keys).
-    assert_eq!(on("/v1/chat/completions"), 5, "{text}");
+    // 5 chats + 1 unknown model (400 passed through, not retried on other keys).
+    assert_eq!(on("/v1/chat/completions"), 6, "{text}");
     assert_eq!(on("/v1/completions"), 1, "{text}");
     assert_eq!(on("/v1/embeddings"), 2, "{text}");
     assert_eq!(on("/v1/images/generations"), 1, "{text}");
     // create + stream; the wrong-token call stops at keyflow.
     assert_eq!(on("/v1/messages"), 2, "{text}");
     let served = state.served();
-    assert_eq!(served.requests - before.requests, 10, "successful model answers upstream: {served:?}\n{text}");
+    assert_eq!(served.requests - before.requests, 11, "successful model answers upstream: {served:?}\n{text}");
     assert_eq!(served.images - before.images, 1, "{served:?}");
     assert!(served.prompt_tokens > before.prompt_tokens, "{served:?}");
     assert!(served.completion_tokens > before.completion_tokens, "{served:?}");

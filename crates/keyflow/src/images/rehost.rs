@@ -1,0 +1,204 @@
+//! Re-hosting generated images: upstream's links expire after an hour, so
+//! an operator may have each image copied to a Lsky Pro server and/or its
+//! link shortened. Each step falls back to the link it was given, and the
+//! original link is always kept beside the new one.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::config::ImageSettings;
+use crate::state::AppState;
+use crate::upstream::describe;
+
+/// Downloading the image and uploading it each get this long.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
+/// A short-link service answers quickly or not at all.
+const SHORTEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Generated images are a few MB; refuse to buffer anything much larger.
+const MAX_IMAGE_BYTES: usize = 32 << 20;
+
+/// An image link as shown to the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The link to show: re-hosted and/or shortened when that worked.
+    pub url: String,
+    /// Upstream's own link.
+    pub original: String,
+}
+
+impl Link {
+    pub fn rehosted(&self) -> bool {
+        self.url != self.original
+    }
+}
+
+/// Applies the configured re-hosting steps to `original`.
+pub async fn rehost(state: &AppState, settings: &ImageSettings, original: &str) -> Link {
+    let mut url = original.to_string();
+    let client = state.upstream.client();
+    if let (true, Some(lsky), Some(token)) = (settings.use_lsky_pro, &settings.lsky_url, &settings.lsky_token) {
+        match upload_to_lsky(&client, lsky, token, original).await {
+            Ok(hosted) => url = hosted,
+            Err(e) => tracing::warn!(error = %e, "Lsky Pro upload failed; keeping upstream's link"),
+        }
+    }
+    if let (true, Some(service)) = (settings.use_shortlink, &settings.shortlink_url) {
+        match shorten(&client, service, &url).await {
+            Ok(short) => url = short,
+            Err(e) => tracing::warn!(error = %e, "short link failed; keeping the long link"),
+        }
+    }
+    Link { url, original: original.to_string() }
+}
+
+/// Downloads the image and uploads it to Lsky Pro's `/api/v1/upload`.
+async fn upload_to_lsky(client: &reqwest::Client, base: &str, token: &str, image_url: &str) -> Result<String, String> {
+    let (image, content_type) = download(client, image_url).await?;
+    let boundary = format!("keyflow-{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
+    let body = multipart_file(&boundary, &image, &content_type);
+    let base = base.trim_end_matches('/');
+    let base = base.strip_suffix("/api/v1").unwrap_or(base);
+    let response = client
+        .post(format!("{base}/api/v1/upload"))
+        .bearer_auth(token)
+        .header(http::header::ACCEPT, "application/json")
+        .header(http::header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .timeout(TRANSFER_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| format!("upload: {}", describe(&e)))?;
+    let status = response.status();
+    let answer: Value = response.json().await.map_err(|e| format!("upload answer ({status}): {}", describe(&e)))?;
+    let hosted = answer.pointer("/data/links/url").and_then(Value::as_str).filter(|u| is_http(u));
+    match (answer.get("status").and_then(Value::as_bool), hosted) {
+        (Some(true), Some(url)) => Ok(url.to_string()),
+        _ => {
+            let message = answer.get("message").and_then(Value::as_str).unwrap_or("no image link in the answer");
+            Err(format!("Lsky Pro answered {status}: {message}"))
+        }
+    }
+}
+
+/// The image bytes and their content type.
+async fn download(client: &reqwest::Client, url: &str) -> Result<(Bytes, String), String> {
+    let response =
+        client.get(url).timeout(TRANSFER_TIMEOUT).send().await.map_err(|e| format!("download: {}", describe(&e)))?;
+    if !response.status().is_success() {
+        return Err(format!("download answered {}", response.status()));
+    }
+    let content_type = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| t.starts_with("image/"))
+        .unwrap_or("image/png")
+        .to_string();
+    let bytes = crate::upstream::read_body(response, MAX_IMAGE_BYTES, TRANSFER_TIMEOUT)
+        .await
+        .map_err(|e| format!("download: {e}"))?;
+    Ok((bytes, content_type))
+}
+
+/// A `multipart/form-data` body with the one field Lsky Pro needs, `file`.
+/// Built by hand: one fixed part does not justify reqwest's multipart feature.
+fn multipart_file(boundary: &str, image: &[u8], content_type: &str) -> Vec<u8> {
+    let extension = match content_type {
+        "image/jpeg" | "image/jpg" => "jpg",
+        "image/webp" => "webp",
+        "image/gif" => "gif",
+        _ => "png",
+    };
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"image.{extension}\"\r\n\
+         Content-Type: {content_type}\r\n\r\n"
+    );
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let mut body = Vec::with_capacity(head.len() + image.len() + tail.len());
+    body.extend_from_slice(head.as_bytes());
+    body.extend_from_slice(image);
+    body.extend_from_slice(tail.as_bytes());
+    body
+}
+
+/// Asks the short-link service for a short form of `long`.
+async fn shorten(client: &reqwest::Client, service: &str, long: &str) -> Result<String, String> {
+    let response = client
+        .post(service)
+        .header(http::header::ACCEPT, "application/json")
+        .json(&serde_json::json!({"url": long}))
+        .timeout(SHORTEN_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| format!("short link: {}", describe(&e)))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("short-link service answered {status}"));
+    }
+    let body = response.bytes().await.map_err(|e| format!("short link: {}", describe(&e)))?;
+    short_url_in(&body, long).ok_or_else(|| "no short link in the service's answer".to_string())
+}
+
+/// Where short-link services put the link: liberal, since every one differs.
+/// A plain-text body that is a link counts too; the long link itself does not.
+fn short_url_in(body: &[u8], long: &str) -> Option<String> {
+    const FIELDS: &[&str] = &[
+        "/short_url",
+        "/shorturl",
+        "/shortUrl",
+        "/short_link",
+        "/shortLink",
+        "/short",
+        "/link",
+        "/url",
+        "/data/short_url",
+        "/data/shorturl",
+        "/data/shortUrl",
+        "/data/link",
+        "/data/url",
+        "/result/short_url",
+        "/result/url",
+    ];
+    let usable = |u: &&str| is_http(u) && *u != long;
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value) => FIELDS.iter().filter_map(|f| value.pointer(f)?.as_str()).find(usable).map(str::to_string),
+        Err(_) => std::str::from_utf8(body).ok().map(str::trim).filter(usable).map(str::to_string),
+    }
+}
+
+fn is_http(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_links_are_found_in_many_shapes() {
+        let long = "https://img.example/a/very/long/link.png";
+        for body in [
+            r#"{"short_url": "https://s.example/a"}"#,
+            r#"{"shorturl": "https://s.example/a"}"#,
+            r#"{"url": "https://img.example/a/very/long/link.png", "short": "https://s.example/a"}"#,
+            r#"{"code": 0, "data": {"short_url": "https://s.example/a"}}"#,
+            r#"{"url": "https://s.example/a"}"#,
+            "https://s.example/a\n",
+        ] {
+            assert_eq!(short_url_in(body.as_bytes(), long).as_deref(), Some("https://s.example/a"), "{body}");
+        }
+        assert_eq!(short_url_in(br#"{"url": "https://img.example/a/very/long/link.png"}"#, long), None);
+        assert_eq!(short_url_in(br#"{"error": "quota"}"#, long), None);
+        assert_eq!(short_url_in(b"not a link", long), None);
+    }
+
+    #[test]
+    fn multipart_body_has_one_file_part() {
+        let body = multipart_file("B", b"PNGDATA", "image/png");
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.starts_with("--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"image.png\""));
+        assert!(text.contains("Content-Type: image/png\r\n\r\nPNGDATA\r\n--B--\r\n"), "{text}");
+    }
+}

@@ -1,0 +1,224 @@
+//! SQLite statements for the request log and the price table.
+
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::logs::*;
+use super::{now_secs, SqliteStore, StoreResult};
+
+/// Appends `WHERE …` for a filter.
+fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, filter: &LogFilter) {
+    q.push(" WHERE 1 = 1");
+    if let Some(model) = &filter.model {
+        q.push(" AND model = ").push_bind(model.clone());
+    }
+    if let Some(key) = filter.key_id {
+        q.push(" AND key_id = ").push_bind(key);
+    }
+    if let Some(client) = &filter.client {
+        q.push(" AND client = ").push_bind(client.clone());
+    }
+    match filter.status {
+        Some(StatusFilter::Code(code)) => {
+            q.push(" AND status = ").push_bind(i64::from(code));
+        }
+        Some(StatusFilter::Success) => {
+            q.push(" AND status BETWEEN 200 AND 299 AND error IS NULL");
+        }
+        Some(StatusFilter::Error) => {
+            q.push(" AND (status NOT BETWEEN 200 AND 299 OR error IS NOT NULL)");
+        }
+        None => {}
+    }
+    if let Some(from) = filter.from_ms {
+        q.push(" AND ts_ms >= ").push_bind(from);
+    }
+    if let Some(to) = filter.to_ms {
+        q.push(" AND ts_ms < ").push_bind(to);
+    }
+}
+
+const TOTALS: &str = "COUNT(*) AS requests, \
+     COALESCE(SUM(CASE WHEN status BETWEEN 200 AND 299 AND error IS NULL THEN 1 ELSE 0 END), 0) AS success, \
+     COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens, COALESCE(SUM(completion_tokens), 0) AS completion_tokens, \
+     COALESCE(SUM(images), 0) AS images, COALESCE(SUM(cost), 0.0) AS cost, \
+     COALESCE(SUM(latency_ms), 0) AS latency_ms_sum, COALESCE(SUM(ttfb_ms), 0) AS ttfb_ms_sum, \
+     COUNT(ttfb_ms) AS ttfb_n";
+
+fn totals_from(row: &sqlx::sqlite::SqliteRow) -> StoreResult<LogTotals> {
+    let n = |name: &str| -> StoreResult<u64> { Ok(row.try_get::<i64, _>(name)?.max(0) as u64) };
+    Ok(LogTotals {
+        requests: n("requests")?,
+        success: n("success")?,
+        prompt_tokens: n("prompt_tokens")?,
+        completion_tokens: n("completion_tokens")?,
+        images: n("images")?,
+        cost: row.try_get("cost")?,
+        latency_ms_sum: n("latency_ms_sum")?,
+        ttfb_ms_sum: n("ttfb_ms_sum")?,
+        ttfb_n: n("ttfb_n")?,
+    })
+}
+
+fn log_from(row: &sqlx::sqlite::SqliteRow) -> StoreResult<LogRow> {
+    let u = |name: &str| -> StoreResult<u64> { Ok(row.try_get::<i64, _>(name)?.max(0) as u64) };
+    Ok(LogRow {
+        id: row.try_get("id")?,
+        ts_ms: row.try_get("ts_ms")?,
+        client: row.try_get("client")?,
+        route: row.try_get("route")?,
+        model: row.try_get("model")?,
+        key_id: row.try_get("key_id")?,
+        status: u("status")? as u16,
+        error: row.try_get("error")?,
+        latency_ms: u("latency_ms")?,
+        ttfb_ms: row.try_get::<Option<i64>, _>("ttfb_ms")?.map(|v| v.max(0) as u64),
+        prompt_tokens: u("prompt_tokens")?,
+        completion_tokens: u("completion_tokens")?,
+        total_tokens: u("total_tokens")?,
+        retries: u("retries")? as u32,
+        stream: row.try_get::<i64, _>("stream")? != 0,
+        images: u("images")? as u32,
+        cost: row.try_get("cost")?,
+        aborted: row.try_get::<i64, _>("aborted")? != 0,
+    })
+}
+
+impl SqliteStore {
+    pub(super) async fn insert_log_rows(&self, rows: &[LogRow]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        // Multi-row INSERTs keep a batch of thousands to a few statements
+        // (SQLite allows 32766 bound parameters per statement; 17 per row).
+        for chunk in rows.chunks(1000) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO request_logs (ts_ms, client, route, model, key_id, status, error, latency_ms, ttfb_ms, \
+                 prompt_tokens, completion_tokens, total_tokens, retries, stream, images, cost, aborted) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.ts_ms)
+                    .push_bind(r.client.clone())
+                    .push_bind(r.route.clone())
+                    .push_bind(r.model.clone())
+                    .push_bind(r.key_id)
+                    .push_bind(i64::from(r.status))
+                    .push_bind(r.error.clone())
+                    .push_bind(r.latency_ms as i64)
+                    .push_bind(r.ttfb_ms.map(|v| v as i64))
+                    .push_bind(r.prompt_tokens as i64)
+                    .push_bind(r.completion_tokens as i64)
+                    .push_bind(r.total_tokens as i64)
+                    .push_bind(i64::from(r.retries))
+                    .push_bind(r.stream as i64)
+                    .push_bind(i64::from(r.images))
+                    .push_bind(r.cost)
+                    .push_bind(r.aborted as i64);
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn query_log_rows(
+        &self,
+        filter: &LogFilter,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<(Vec<LogRow>, u64)> {
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM request_logs");
+        push_filter(&mut count, filter);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM request_logs");
+        push_filter(&mut q, filter);
+        q.push(" ORDER BY id DESC LIMIT ").push_bind(limit as i64).push(" OFFSET ").push_bind(offset as i64);
+        let rows = q.build().fetch_all(&self.pool).await?;
+        let rows = rows.iter().map(log_from).collect::<StoreResult<Vec<_>>>()?;
+        Ok((rows, total.max(0) as u64))
+    }
+
+    pub(super) async fn delete_log_rows(&self, before_ms: Option<i64>) -> StoreResult<u64> {
+        let result = match before_ms {
+            Some(before) => {
+                sqlx::query("DELETE FROM request_logs WHERE ts_ms < ?").bind(before).execute(&self.pool).await?
+            }
+            None => sqlx::query("DELETE FROM request_logs").execute(&self.pool).await?,
+        };
+        Ok(result.rows_affected())
+    }
+
+    pub(super) async fn log_row_totals(&self, filter: &LogFilter) -> StoreResult<LogTotals> {
+        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {TOTALS} FROM request_logs"));
+        push_filter(&mut q, filter);
+        let row = q.build().fetch_one(&self.pool).await?;
+        totals_from(&row)
+    }
+
+    pub(super) async fn log_row_buckets(
+        &self,
+        filter: &LogFilter,
+        bucket_ms: i64,
+        dim: Dimension,
+    ) -> StoreResult<Vec<Bucket>> {
+        let dim_expr = match dim {
+            Dimension::None => "NULL",
+            Dimension::Model => "model",
+            Dimension::Key => "CAST(key_id AS TEXT)",
+            Dimension::Client => "client",
+        };
+        let bucket_ms = bucket_ms.max(1);
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT (ts_ms / {bucket_ms}) * {bucket_ms} AS start_ms, {dim_expr} AS dim, {TOTALS} FROM request_logs"
+        ));
+        push_filter(&mut q, filter);
+        q.push(" GROUP BY start_ms, dim ORDER BY start_ms");
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Bucket { start_ms: row.try_get("start_ms")?, dim: row.try_get("dim")?, totals: totals_from(row)? })
+            })
+            .collect()
+    }
+
+    pub(super) async fn load_price_rows(&self) -> StoreResult<Vec<ModelPrice>> {
+        let rows = sqlx::query("SELECT model, input_per_m, output_per_m, per_image, per_m_chars FROM model_prices")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ModelPrice {
+                    model: r.try_get("model")?,
+                    input_per_m: r.try_get("input_per_m")?,
+                    output_per_m: r.try_get("output_per_m")?,
+                    per_image: r.try_get("per_image")?,
+                    per_m_chars: r.try_get("per_m_chars")?,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn save_price_row(&self, p: &ModelPrice) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO model_prices (model, input_per_m, output_per_m, per_image, per_m_chars, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(model) DO UPDATE SET input_per_m = excluded.input_per_m, \
+             output_per_m = excluded.output_per_m, per_image = excluded.per_image, \
+             per_m_chars = excluded.per_m_chars, updated_at = excluded.updated_at",
+        )
+        .bind(&p.model)
+        .bind(p.input_per_m)
+        .bind(p.output_per_m)
+        .bind(p.per_image)
+        .bind(p.per_m_chars)
+        .bind(now_secs())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn delete_price_row(&self, model: &str) -> StoreResult<bool> {
+        let n = sqlx::query("DELETE FROM model_prices WHERE model = ?")
+            .bind(model)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+}
