@@ -57,6 +57,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let catalog = Catalog::default();
     crate::catalog::load(&catalog, store.as_ref()).await?;
     let upstream = Upstream::new(&config.upstream_url, &settings);
+    let tokens = crate::tokens::ClientTokens::default();
+    tokens.load(store.as_ref()).await?;
+    let admin_auth = crate::admin::password::AdminAuth::new(&config.admin_username, config.admin_password.clone());
+    admin_auth.load(store.as_ref()).await?;
     let (writer, rx) = writer::Writer::channel();
     let tracker = TaskTracker::new();
     tracker.spawn(writer::run(Arc::clone(&store), rx));
@@ -77,6 +81,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         recorder,
         meters,
         refresh: Default::default(),
+        tokens,
+        sessions: Default::default(),
+        admin_auth,
         tracker,
         shutdown: CancellationToken::new(),
         started_at: Instant::now(),
@@ -132,7 +139,8 @@ impl App {
         // tracker that it must outlive.
         #[allow(clippy::disallowed_methods)]
         let server = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await });
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            let serve = axum::serve(listener, service).with_graceful_shutdown(async move { token.cancelled().await });
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "server stopped with an error");
             }

@@ -18,6 +18,7 @@ pub mod secret;
 pub mod state;
 pub mod stats;
 pub mod store;
+pub mod tokens;
 pub mod upstream;
 pub mod usage;
 

@@ -1,16 +1,21 @@
 //! `/api`: the admin JSON API (keys, models, settings). Every route checks
 //! the caller on the server.
 
+mod account;
 mod auth;
 pub mod error;
 mod keys;
 mod logs;
 pub use keys::view as key_view;
 mod models;
+pub mod password;
+mod public;
+pub mod session;
 mod settings;
 mod stats;
+mod tokens;
 
-use axum::routing::{get, patch, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
 use crate::state::AppState;
@@ -36,7 +41,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/stats/monthly", get(stats::monthly))
         .route("/api/models/refresh", post(models::refresh))
         .route("/api/settings", get(settings::get).put(settings::put))
+        .route("/api/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/tokens/{id}", delete(tokens::delete))
+        .route("/api/password", post(account::change_password))
         .route_layer(axum::middleware::from_fn_with_state(state, auth::require_admin))
+        // Reachable without admin credentials; each checks what it needs.
+        .route("/api/login", post(account::login))
+        .route("/api/logout", post(account::logout))
+        .route("/api/session", get(account::session))
+        .route("/api/public/dashboard", get(public::dashboard))
+        .route("/api/public/login", post(public::guest_login))
 }
 
 /// Paging shared by list endpoints: `?page=` from 1, `?size=`.

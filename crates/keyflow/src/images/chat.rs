@@ -80,7 +80,6 @@ pub async fn serve_chat(
         settings: Arc::clone(&settings),
         client: client.clone(),
         headers: upstream,
-        original: ask.prompt.clone(),
         prompt,
         size,
         n,
@@ -121,8 +120,9 @@ struct Job {
     settings: Arc<RuntimeSettings>,
     client: Client,
     headers: HeaderMap,
+    /// What was asked; `ask.prompt` is the user's prompt as written.
     ask: ImageAsk,
-    original: String,
+    /// The prompt sent for the images (expanded, or the user's).
     prompt: String,
     size: Option<(u32, u32)>,
     n: u32,
@@ -138,7 +138,7 @@ impl Job {
     async fn run(self, sink: Option<mpsc::Sender<Bytes>>) -> serde_json::Value {
         let mut out = Transcript::new(&self.ask.model, sink);
         out.start().await;
-        out.push(&render::prompt_lines(&self.prompt, &self.original)).await;
+        out.push(&render::prompt_lines(&self.prompt, &self.ask.prompt)).await;
         out.push(&render::generating_line(self.n, self.wanted, &self.ask.model, self.size)).await;
 
         let claims = KeyClaims::default();

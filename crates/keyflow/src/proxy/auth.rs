@@ -26,9 +26,15 @@ pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
     headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
-pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Client, ProxyError> {
+/// Identifies the caller. `named` gets the token's name as soon as it is
+/// known, so a refusal for its limits is still attributed to it.
+pub fn authenticate(state: &AppState, headers: &HeaderMap, named: &mut Option<Arc<str>>) -> Result<Client, ProxyError> {
     let config = &state.config;
     let token = presented_token(headers);
+    if let Some(info) = token.filter(|t| !t.is_empty()).and_then(|t| state.tokens.find(t)) {
+        *named = Some(Arc::clone(&info.name));
+        return admit(state, &info);
+    }
     let matches = |list: &[crate::secret::Secret]| {
         token.and_then(|t| list.iter().position(|s| constant_time_eq(s.expose().as_bytes(), t.as_bytes())))
     };
@@ -38,13 +44,28 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Client, Pro
     if let Some(i) = matches(&config.free_client_tokens) {
         return Ok(Client { name: Some(Arc::from(format!("free:{}", i + 1))), free_only: true });
     }
-    if config.client_tokens.is_empty() && config.free_client_tokens.is_empty() {
+    if config.client_tokens.is_empty() && config.free_client_tokens.is_empty() && state.tokens.is_empty() {
         // No token configured: the gateway is open.
         return Ok(Client { name: None, free_only: false });
     }
-    if config.client_tokens.is_empty() && token.is_none() {
+    if config.client_tokens.is_empty() && state.tokens.is_empty() && token.is_none() {
         // Only a free token is configured: callers without a token are open.
         return Ok(Client { name: None, free_only: false });
     }
     Err(ProxyError::Unauthorized)
+}
+
+/// A console token's limits: requests per minute and spend quota.
+fn admit(state: &AppState, info: &crate::tokens::TokenInfo) -> Result<Client, ProxyError> {
+    if let Some(quota) = info.spend_quota {
+        let spent = info.base_spent + state.meters.client_spend(&info.name);
+        if spent >= quota {
+            return Err(ProxyError::QuotaExceeded);
+        }
+    }
+    let minute = (crate::store::now_secs().max(0) / 60) as u64;
+    if !info.admit(minute) {
+        return Err(ProxyError::TokenRateLimited(info.rpm_limit.unwrap_or(0)));
+    }
+    Ok(Client { name: Some(Arc::clone(&info.name)), free_only: info.free_only })
 }

@@ -82,7 +82,7 @@ async fn serve(state: &AppState, request: Request, pending: &mut Pending) -> Res
     let path = parts.uri.path();
     let route = route::classify(&parts.method, path).ok_or_else(|| ProxyError::NotFound(format!("no route {path}")))?;
     pending.outcome.route = route.upstream_path.clone();
-    let client = auth::authenticate(state, &parts.headers)?;
+    let client = auth::authenticate(state, &parts.headers, &mut pending.outcome.client)?;
     pending.outcome.client = client.name.clone();
     let path_and_query = match parts.uri.query() {
         Some(q) => format!("{}?{q}", route.upstream_path),

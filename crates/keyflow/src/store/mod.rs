@@ -29,6 +29,8 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Conflict(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -114,6 +116,23 @@ pub struct Pin {
     pub created_at: i64,
 }
 
+/// A client token made in the console (the value itself is only hashed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientTokenRecord {
+    pub id: i64,
+    pub name: String,
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    /// The token as shown (`kf-abcd…wxyz`).
+    pub masked: String,
+    /// `all` or `free`.
+    pub scope: String,
+    pub rpm_limit: Option<u32>,
+    /// CNY; `None` = unlimited.
+    pub spend_quota: Option<f64>,
+    pub created_at: i64,
+}
+
 /// What the store knows about a model beyond the upstream catalogue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelFact {
@@ -147,6 +166,16 @@ pub trait Store: Send + Sync + 'static {
 
     async fn load_settings(&self) -> StoreResult<Option<String>>;
     async fn save_settings(&self, json: &str) -> StoreResult<()>;
+    /// A named value of the settings table (e.g. the admin password hash).
+    async fn load_value(&self, name: &str) -> StoreResult<Option<String>>;
+    async fn save_value(&self, name: &str, value: &str) -> StoreResult<()>;
+
+    async fn load_client_tokens(&self) -> StoreResult<Vec<ClientTokenRecord>>;
+    /// Inserts a token; fails with `StoreError::Conflict` when the name is taken.
+    async fn insert_client_token(&self, token: &ClientTokenRecord) -> StoreResult<i64>;
+    async fn delete_client_token(&self, id: i64) -> StoreResult<bool>;
+    /// Logged spend per client name (CNY).
+    async fn spend_by_client(&self) -> StoreResult<Vec<(String, f64)>>;
 
     /// Appends request log rows in one transaction.
     async fn insert_logs(&self, rows: &[LogRow]) -> StoreResult<()>;

@@ -16,6 +16,7 @@ use super::*;
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("migrations/sqlite/0001_init.sql")),
     ("0002_logs", include_str!("migrations/sqlite/0002_logs.sql")),
+    ("0003_tokens", include_str!("migrations/sqlite/0003_tokens.sql")),
 ];
 
 pub struct SqliteStore {
@@ -326,6 +327,80 @@ impl Store for SqliteStore {
 
     async fn delete_price(&self, model: &str) -> StoreResult<bool> {
         self.delete_price_row(model).await
+    }
+
+    async fn load_value(&self, name: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn save_value(&self, name: &str, value: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn load_client_tokens(&self) -> StoreResult<Vec<ClientTokenRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, name, token_hash, masked, scope, rpm_limit, spend_quota, created_at FROM client_tokens ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ClientTokenRecord {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    token_hash: r.try_get("token_hash")?,
+                    masked: r.try_get("masked")?,
+                    scope: r.try_get("scope")?,
+                    rpm_limit: r.try_get::<Option<i64>, _>("rpm_limit")?.map(|v| v.clamp(0, u32::MAX as i64) as u32),
+                    spend_quota: r.try_get("spend_quota")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_client_token(&self, t: &ClientTokenRecord) -> StoreResult<i64> {
+        let result = sqlx::query(
+            "INSERT INTO client_tokens (name, token_hash, masked, scope, rpm_limit, spend_quota, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&t.name)
+        .bind(&t.token_hash)
+        .bind(&t.masked)
+        .bind(&t.scope)
+        .bind(t.rpm_limit.map(i64::from))
+        .bind(t.spend_quota)
+        .bind(t.created_at)
+        .execute(&self.pool)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("a client token named `{}` exists already", t.name)));
+        }
+        Ok(result.last_insert_rowid())
+    }
+
+    async fn delete_client_token(&self, id: i64) -> StoreResult<bool> {
+        let n =
+            sqlx::query("DELETE FROM client_tokens WHERE id = ?").bind(id).execute(&self.pool).await?.rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn spend_by_client(&self) -> StoreResult<Vec<(String, f64)>> {
+        let rows =
+            sqlx::query("SELECT client, SUM(cost) AS spent FROM request_logs WHERE client IS NOT NULL GROUP BY client")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|r| Ok((r.try_get("client")?, r.try_get::<f64, _>("spent")?))).collect()
     }
 
     async fn load_model_facts(&self) -> StoreResult<Vec<ModelFact>> {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use keyflow_mock::{Fault, RateMetric};
+use keyflow_mock::{Fault, MockConfig, RateMetric};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -53,8 +53,7 @@ async fn keep_refreshing(t: &TestApp, done: &AtomicBool) -> usize {
         let response = t.admin(reqwest::Method::POST, "/api/keys/refresh").send().await.unwrap();
         assert!(matches!(response.status().as_u16(), 202 | 409), "refresh: {}", response.status());
         started += usize::from(response.status() == 202);
-        let p = t.wait_refresh(Duration::from_secs(60)).await;
-        eprintln!("refresh {p}");
+        t.wait_refresh(Duration::from_secs(60)).await;
     }
 }
 
@@ -100,20 +99,16 @@ async fn concurrent_import_refresh_and_delete_lose_and_duplicate_nothing() {
                 .filter(|i| is_deleted(*i))
                 .map(|i| first.1["details"][i]["id"].as_i64().expect("id in import detail"))
                 .collect();
-            eprintln!("first chunk at {:?}", started.elapsed());
             delete_keys(&t, &ids).await;
-            eprintln!("deleted at {:?}", started.elapsed());
             (first, ids)
         };
         let (reports, (first, ids)) = tokio::join!(join_all(imports), first_then_delete);
-        eprintln!("imports at {:?}", started.elapsed());
         // Upstream healthy again, so the refresh still running ends soon.
         done.store(true, Ordering::Relaxed);
         t.mock.state().clear_faults();
         (reports, first, ids)
     };
     let ((reports, first, deleted_ids), n_refreshes) = tokio::join!(work, keep_refreshing(&t, &done));
-    eprintln!("refreshes {n_refreshes} at {:?}", started.elapsed());
     assert!(n_refreshes >= 1, "no refresh ran during the imports");
     t.wait_refresh(Duration::from_secs(60)).await;
     let response = t.admin(reqwest::Method::POST, "/api/keys/refresh").send().await.unwrap();
@@ -192,4 +187,43 @@ async fn concurrent_import_refresh_and_delete_lose_and_duplicate_nothing() {
     }
     let elapsed = started.elapsed();
     assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_reload_during_validation_keeps_the_results() {
+    // Upstream answers slowly, so validating the import takes a while.
+    let mock = MockConfig { latency: Duration::from_millis(50), ..Default::default() };
+    let t = spawn_app_with(mock, |_| {}).await;
+    let n = 480;
+    let keys: Vec<String> = (0..n).map(|i| test_key(200_000 + i)).collect();
+    let balance = |i: usize| 2.0 + (i % 5) as f64;
+    t.mock.state().add_keys((0..n).filter(|i| !is_dead(*i)).map(|i| (keys[i].clone(), balance(i), "acct".to_string())));
+    t.add_keys(n, 1, 1.0, "acct").await;
+    let report = async { t.import(&keys.join("\n")).await };
+    let bump = async {
+        // A third of the keys checked: change the stored key set, so the
+        // pool reloads from the store while the rest are still being checked.
+        eventually(Duration::from_secs(10), || async { (t.mock.state().total_hits() >= 160).then_some(()) }).await;
+        t.set_enabled(1, true).await;
+    };
+    let (report, ()) = tokio::join!(report, bump);
+    assert_eq!(report["invalid"].as_u64(), Some(n as u64 / 10), "{}", report["invalid"]);
+    let ids: Vec<i64> = (0..n).map(|i| report["details"][i]["id"].as_i64().unwrap()).collect();
+    eventually(Duration::from_secs(3), || async {
+        let rows: HashMap<i64, Value> =
+            t.all_key_rows().await.into_iter().map(|row| (row["id"].as_i64().unwrap(), row)).collect();
+        let wrong: Vec<String> = (0..n)
+            .filter_map(|i| {
+                let row = &rows[&ids[i]];
+                let (state, amount) = if is_dead(i) { ("invalid", None) } else { ("active", Some(balance(i))) };
+                let ok = row["state"] == state && (amount.is_none() || row["balance"].as_f64() == amount);
+                (!ok).then(|| format!("key {i}: {} {}", row["state"], row["balance"]))
+            })
+            .collect();
+        if !wrong.is_empty() {
+            eprintln!("{} keys lost their check results, e.g. {:?}", wrong.len(), &wrong[..wrong.len().min(3)]);
+        }
+        wrong.is_empty().then_some(())
+    })
+    .await;
 }

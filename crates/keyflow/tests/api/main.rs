@@ -8,6 +8,7 @@
 
 mod helpers;
 
+mod access;
 mod admin;
 mod bodies;
 mod concurrency;

@@ -1,0 +1,84 @@
+//! Console login, logout, session and password change.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::{admin_session, is_cross_site};
+use super::error::{ApiError, ApiResult};
+use super::session::{cookie, is_tls, set_cookie, Role, ADMIN_COOKIE, ADMIN_TTL};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct LoginBody {
+    username: String,
+    password: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(body): Json<LoginBody>,
+) -> ApiResult<Response> {
+    if is_cross_site(&headers) {
+        return Err(ApiError::Forbidden("cross-site login refused".into()));
+    }
+    if let Err(wait) = state.sessions.check_rate(peer.ip()) {
+        return Err(ApiError::TooManyRequests(format!(
+            "too many failed logins from this address; try again in {} s",
+            wait.as_secs().max(1)
+        )));
+    }
+    if !state.admin_auth.check(&body.username, &body.password) {
+        state.sessions.note_failure(peer.ip());
+        tracing::warn!(peer = %peer.ip(), "failed admin login");
+        return Err(ApiError::Unauthorized);
+    }
+    state.sessions.note_success(peer.ip());
+    let (value, session) = state.sessions.create(Role::Admin, &body.username);
+    let cookie = set_cookie(ADMIN_COOKIE, &value, ADMIN_TTL, is_tls(&headers));
+    Ok(([(http::header::SET_COOKIE, cookie)], Json(json!({"username": session.username, "csrf_token": session.csrf})))
+        .into_response())
+}
+
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(value) = cookie(&headers, ADMIN_COOKIE) {
+        state.sessions.revoke(value);
+    }
+    let cleared = set_cookie(ADMIN_COOKIE, "", std::time::Duration::ZERO, is_tls(&headers));
+    ([(http::header::SET_COOKIE, cleared)], Json(json!({"ok": true}))).into_response()
+}
+
+pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
+    let session = admin_session(&state, &headers).ok_or(ApiError::Unauthorized)?;
+    Ok(Json(json!({"username": session.username, "csrf_token": session.csrf})))
+}
+
+#[derive(Deserialize)]
+pub struct PasswordBody {
+    current: String,
+    new: String,
+}
+
+/// Changes the admin password and revokes every admin session.
+pub async fn change_password(
+    State(state): State<AppState>,
+    Json(body): Json<PasswordBody>,
+) -> ApiResult<Json<serde_json::Value>> {
+    if !state.admin_auth.check(state.admin_auth.username(), &body.current) {
+        return Err(ApiError::BadRequest("the current password is wrong".into()));
+    }
+    if body.new.chars().count() < 8 {
+        return Err(ApiError::BadRequest("the new password needs at least 8 characters".into()));
+    }
+    state.admin_auth.change(state.store.as_ref(), &body.new).await?;
+    state.sessions.revoke_all(Role::Admin);
+    tracing::info!("admin password changed; sessions revoked");
+    Ok(Json(json!({"ok": true})))
+}

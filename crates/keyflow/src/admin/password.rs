@@ -1,0 +1,114 @@
+//! The admin password: from configuration until changed in the console,
+//! then a PBKDF2 hash in the store (which wins from then on).
+
+use std::sync::RwLock;
+
+use pbkdf2::pbkdf2_hmac;
+use rand::distr::{Alphanumeric, SampleString};
+use sha2::{Digest, Sha256};
+
+use crate::secret::{constant_time_eq, Secret};
+use crate::store::{Store, StoreResult};
+
+const ROUNDS: u32 = 60_000;
+/// The settings-table entry holding `salt$hash`.
+const STORED: &str = "admin_password";
+
+pub struct AdminAuth {
+    username: String,
+    configured: Secret,
+    /// `(salt, hash)` once changed in the console.
+    stored: RwLock<Option<(String, [u8; 32])>>,
+    /// SHA-256 of (pepper, password) of the last verified password, so
+    /// scripts using HTTP Basic on every call do not pay PBKDF2 each time.
+    verified: RwLock<Option<[u8; 32]>>,
+    pepper: String,
+}
+
+fn derive(password: &str, salt: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    pbkdf2_hmac::<Sha256>(password.as_bytes(), salt.as_bytes(), ROUNDS, &mut out);
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if text.len() != 64 {
+        return None;
+    }
+    for (i, chunk) in text.as_bytes().chunks(2).enumerate() {
+        out[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
+    }
+    Some(out)
+}
+
+impl AdminAuth {
+    pub fn new(username: &str, configured: Secret) -> AdminAuth {
+        AdminAuth {
+            username: username.to_string(),
+            configured,
+            stored: RwLock::new(None),
+            verified: RwLock::new(None),
+            pepper: Alphanumeric.sample_string(&mut rand::rng(), 32),
+        }
+    }
+
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    pub async fn load(&self, store: &dyn Store) -> StoreResult<()> {
+        let parsed = store
+            .load_value(STORED)
+            .await?
+            .and_then(|v| v.split_once('$').and_then(|(salt, hash)| Some((salt.to_string(), unhex(hash)?))));
+        if let Ok(mut stored) = self.stored.write() {
+            *stored = parsed;
+        }
+        Ok(())
+    }
+
+    fn peppered(&self, password: &str) -> [u8; 32] {
+        Sha256::digest(format!("{}\0{password}", self.pepper).as_bytes()).into()
+    }
+
+    /// Checks admin credentials in time independent of where they differ.
+    pub fn check(&self, username: &str, password: &str) -> bool {
+        let user_ok = constant_time_eq(username.as_bytes(), self.username.as_bytes());
+        let fast = self.peppered(password);
+        if let Ok(Some(known)) = self.verified.read().map(|v| *v) {
+            if constant_time_eq(&known, &fast) {
+                return user_ok;
+            }
+        }
+        let stored = self.stored.read().ok().and_then(|s| s.clone());
+        let password_ok = match stored {
+            Some((salt, hash)) => constant_time_eq(&derive(password, &salt), &hash),
+            None => constant_time_eq(password.as_bytes(), self.configured.expose().as_bytes()),
+        };
+        if password_ok {
+            if let Ok(mut v) = self.verified.write() {
+                *v = Some(fast);
+            }
+        }
+        user_ok & password_ok
+    }
+
+    /// Stores a new password (hashed); the caller revokes sessions.
+    pub async fn change(&self, store: &dyn Store, new_password: &str) -> StoreResult<()> {
+        let salt = Alphanumeric.sample_string(&mut rand::rng(), 22);
+        let hash = derive(new_password, &salt);
+        store.save_value(STORED, &format!("{salt}${}", hex(&hash))).await?;
+        if let Ok(mut stored) = self.stored.write() {
+            *stored = Some((salt, hash));
+        }
+        if let Ok(mut v) = self.verified.write() {
+            *v = None;
+        }
+        Ok(())
+    }
+}
