@@ -40,7 +40,10 @@ fn import(c: &mut Criterion) {
     let shapes = [
         ("one_key_a_line", text_of(key)),
         ("key_dash_balance", text_of(|i| format!("{}----{}.{:02}", key(i), i % 50, i % 100))),
-        ("json_and_prose", text_of(|i| format!("  {{\"id\": {i}, \"note\": \"task-force mask-off\", \"key\": \"{}\"}},", key(i)))),
+        (
+            "json_and_prose",
+            text_of(|i| format!("  {{\"id\": {i}, \"note\": \"task-force mask-off\", \"key\": \"{}\"}},", key(i))),
+        ),
     ];
     let mut group = c.benchmark_group("parse_keys");
     for (name, text) in &shapes {

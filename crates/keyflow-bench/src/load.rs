@@ -136,7 +136,8 @@ pub async fn chat_once(target: &Target, from: Instant, timeout: Duration) -> Res
         let response =
             target.client.request(request).await.map_err(|e| Failure::new(FailKind::Transport, e.to_string()))?;
         let status = response.status();
-        let body = response.into_body().collect().await.map_err(|e| Failure::new(FailKind::Transport, e.to_string()))?;
+        let body =
+            response.into_body().collect().await.map_err(|e| Failure::new(FailKind::Transport, e.to_string()))?;
         if !status.is_success() {
             let text = String::from_utf8_lossy(&body.to_bytes()).chars().take(200).collect::<String>();
             return Err(Failure::new(FailKind::Status, format!("{status} {text}")));
@@ -209,7 +210,11 @@ pub async fn stream_once(
         if !done || trace.events_us.len() != expected_events {
             return Err(Failure::new(
                 FailKind::Incomplete,
-                format!("{} events of {expected_events}, [DONE] {}", trace.events_us.len(), if done { "seen" } else { "missing" }),
+                format!(
+                    "{} events of {expected_events}, [DONE] {}",
+                    trace.events_us.len(),
+                    if done { "seen" } else { "missing" }
+                ),
             ));
         }
         Ok(trace)

@@ -179,7 +179,9 @@ impl Config {
             rates,
             latency_ms: args.latency_ms.min(60_000),
             slow_streams: args.slow_streams.unwrap_or(choose(quick, 200, 10_000)).min(100_000),
-            slow_interval: Duration::from_millis(args.slow_interval_ms.unwrap_or(choose(quick, 200, 1000)).clamp(1, 60_000)),
+            slow_interval: Duration::from_millis(
+                args.slow_interval_ms.unwrap_or(choose(quick, 200, 1000)).clamp(1, 60_000),
+            ),
             slow_hold: Duration::from_secs_f64(slow_hold),
             pool_keys: args.pool_keys.clamp(1, 1_000_000),
             big_pool_keys: args.big_pool_keys.unwrap_or(choose(quick, 10_000, 100_000)).clamp(1, 1_000_000),
@@ -187,9 +189,13 @@ impl Config {
             keyflow_bin: args.keyflow_bin.unwrap_or_else(|| release.join("keyflow")),
             mock_bin: args.mock_bin.unwrap_or_else(|| release.join("keyflow-mock")),
             nginx: !args.no_nginx,
-            out: args
-                .out
-                .unwrap_or_else(|| if quick { root.join("target/bench-quick.md") } else { root.join("docs/benchmarks.md") }),
+            out: args.out.unwrap_or_else(|| {
+                if quick {
+                    root.join("target/bench-quick.md")
+                } else {
+                    root.join("docs/benchmarks.md")
+                }
+            }),
             wait_for_builds: Duration::from_secs(args.wait_for_builds.unwrap_or(choose(quick, 0, 300)).min(3600)),
             root,
         })
@@ -314,8 +320,12 @@ async fn run(config: &Config) -> anyhow::Result<Report> {
         report.notes.push("nginx left out (--no-nginx)".to_owned());
     }
     let database = dir.path().join("keyflow.db");
-    let keyflow_setup =
-        KeyflowSetup { bin: &config.keyflow_bin, upstream: &mock.url, database: database.clone(), client_token: CLIENT_TOKEN };
+    let keyflow_setup = KeyflowSetup {
+        bin: &config.keyflow_bin,
+        upstream: &mock.url,
+        database: database.clone(),
+        client_token: CLIENT_TOKEN,
+    };
     let import_time = keyflow_setup.import(&dir.path().join("mock-keys.txt"), dir.path())?;
     let mut keyflow = keyflow_setup.start("keyflow", dir.path())?;
     let idle = idle_rss(&keyflow, settle).await?;
@@ -469,7 +479,11 @@ async fn run(config: &Config) -> anyhow::Result<Report> {
             ),
             met: Some(lag < 1.0),
         },
-        None => Check { target: "stream chunks forwarded without delay".to_owned(), measured: "not measured".to_owned(), met: None },
+        None => Check {
+            target: "stream chunks forwarded without delay".to_owned(),
+            measured: "not measured".to_owned(),
+            met: None,
+        },
     });
     report.checks.push(streams_check.unwrap_or(Check {
         target: "10,000 concurrent streams".to_owned(),
@@ -509,7 +523,8 @@ async fn slow_phase(config: &Config, dir: &TempDir, fd_limit: u64, report: &mut 
     let (mut mock, keys) = procs::start_mock(&config.mock_bin, dir.path(), "slow-mock", &setup)?;
     let direct_key = keys.first().context("the mock has no keys")?.clone();
     let database = dir.path().join("keyflow-slow.db");
-    let keyflow_setup = KeyflowSetup { bin: &config.keyflow_bin, upstream: &mock.url, database, client_token: CLIENT_TOKEN };
+    let keyflow_setup =
+        KeyflowSetup { bin: &config.keyflow_bin, upstream: &mock.url, database, client_token: CLIENT_TOKEN };
     keyflow_setup.import(&dir.path().join("slow-mock-keys.txt"), dir.path())?;
     let mut keyflow = keyflow_setup.start("keyflow-slow", dir.path())?;
 
@@ -535,7 +550,8 @@ async fn slow_phase(config: &Config, dir: &TempDir, fd_limit: u64, report: &mut 
     // Open them over about 4 s (0.5 s when quick) so the accept queues keep up.
     let ramp = if config.quick { 0.5 } else { 4.0 };
     let ramp_rate = (n_streams as f64 / ramp).max(1.0);
-    let stream_timeout = interval * (expected_events as u32 + 2) + Duration::from_secs_f64(ramp) + Duration::from_secs(30);
+    let stream_timeout =
+        interval * (expected_events as u32 + 2) + Duration::from_secs_f64(ramp) + Duration::from_secs(30);
     let scenario = format!(
         "(d) {} slow streams, {} ms chunks, ~{:.0} s",
         count(n_streams),
@@ -544,7 +560,8 @@ async fn slow_phase(config: &Config, dir: &TempDir, fd_limit: u64, report: &mut 
     );
 
     let direct = load::Target::new("direct", &mock.url, &direct_key)?;
-    let baseline = scenarios::slow_streams(&direct, n_streams, ramp_rate, expected_events, stream_timeout, None).await?;
+    let baseline =
+        scenarios::slow_streams(&direct, n_streams, ramp_rate, expected_events, stream_timeout, None).await?;
     drop(direct);
     let before = sys::rss_of(keyflow.pid())?;
     let through = load::Target::new("keyflow", &keyflow.url, CLIENT_TOKEN)?;

@@ -370,7 +370,8 @@ mod tests {
     #[test]
     fn conf_mentions_the_essentials() {
         let conf = nginx_conf(Path::new("/tmp/x"), 8080, 9090, 20_000);
-        for needle in ["daemon off;", "worker_processes 2;", "keepalive 1024;", "proxy_http_version 1.1;", "proxy_buffering off;"]
+        for needle in
+            ["daemon off;", "worker_processes 2;", "keepalive 1024;", "proxy_http_version 1.1;", "proxy_buffering off;"]
         {
             assert!(conf.contains(needle), "{needle}");
         }

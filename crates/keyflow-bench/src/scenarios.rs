@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::bail;
 
@@ -120,7 +120,11 @@ impl ErrorsByColumn {
     /// Fails when a target answered nothing at all: the harness, not the
     /// target's speed, is then broken.
     fn ensure_some_success(&self, scenario: &str, has_nginx: bool) -> anyhow::Result<()> {
-        let columns = [("direct", &self.direct, self.ok[0]), ("nginx", &self.nginx, self.ok[1]), ("keyflow", &self.keyflow, self.ok[2])];
+        let columns = [
+            ("direct", &self.direct, self.ok[0]),
+            ("nginx", &self.nginx, self.ok[1]),
+            ("keyflow", &self.keyflow, self.ok[2]),
+        ];
         for (name, errors, ok) in columns {
             if ok == 0 && (name != "nginx" || has_nginx) {
                 let first = errors.first.as_deref().unwrap_or("no request was sent");
@@ -267,11 +271,7 @@ fn chunk_lags(trace: &StreamTrace, interval: Duration) -> impl Iterator<Item = u
 /// (c) Streams of `plan.stream_chunks` chunks paced by the mock: added time
 /// to first byte, and each chunk's lag behind the pacing, versus direct.
 pub async fn streaming(targets: &Targets, plan: &Plan) -> anyhow::Result<(Outcome, StreamHeadline)> {
-    let scenario = format!(
-        "(c) streams, {} chunks / {} ms",
-        plan.stream_chunks,
-        plan.chunk_interval.as_millis()
-    );
+    let scenario = format!("(c) streams, {} chunks / {} ms", plan.stream_chunks, plan.chunk_interval.as_millis());
     let n_streams = (plan.stream_rate * plan.duration.as_secs_f64()).round().max(1.0) as u64;
     // role chunk + content chunks + stop chunk + [DONE]
     let expected_events = plan.stream_chunks + 3;
@@ -334,7 +334,6 @@ pub struct SlowStreams {
     /// Highest `VmRSS` sampled, and `VmHWM` at the end (KiB); keyflow only.
     pub rss_sampled_kib: u64,
     pub rss_hwm_kib: u64,
-    pub elapsed: Duration,
 }
 
 /// (d) `n_streams` slow streams opened at `ramp_rate` per second, all open
@@ -347,7 +346,6 @@ pub async fn slow_streams(
     stream_timeout: Duration,
     watch_pid: Option<u32>,
 ) -> anyhow::Result<SlowStreams> {
-    let started = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let sampled = Arc::new(AtomicU64::new(0));
     let sampler = watch_pid.map(|pid| {
@@ -382,7 +380,7 @@ pub async fn slow_streams(
         }
         None => run.await?,
     };
-    let mut result = SlowStreams { peak_open: run.peak_in_flight, elapsed: started.elapsed(), ..SlowStreams::default() };
+    let mut result = SlowStreams { peak_open: run.peak_in_flight, ..SlowStreams::default() };
     for outcome in &run.results {
         match outcome {
             Ok(_) => result.ok += 1,

@@ -25,8 +25,8 @@ impl Machine {
             .map_or_else(|| "unknown CPU".to_owned(), |(_, model)| model.trim().to_owned());
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         let mem_total_kib = status_field(&meminfo, "MemTotal").unwrap_or(0);
-        let kernel =
-            std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(|_| "?".to_owned(), |s| s.trim().to_owned());
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map_or_else(|_| "?".to_owned(), |s| s.trim().to_owned());
         Machine {
             cores: std::thread::available_parallelism().map_or(1, usize::from),
             cpu_model,
@@ -36,10 +36,7 @@ impl Machine {
     }
 
     pub fn describe(&self) -> String {
-        format!(
-            "{} cores, {}, {:.0} GiB RAM, Linux {}",
-            self.cores, self.cpu_model, self.mem_total_gib, self.kernel
-        )
+        format!("{} cores, {}, {:.0} GiB RAM, Linux {}", self.cores, self.cpu_model, self.mem_total_gib, self.kernel)
     }
 }
 
@@ -61,12 +58,9 @@ pub struct Rss {
 }
 
 pub fn rss_of(pid: u32) -> anyhow::Result<Rss> {
-    let text =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("reading /proc/{pid}/status"))?;
-    Ok(Rss {
-        now_kib: status_field(&text, "VmRSS").unwrap_or(0),
-        peak_kib: status_field(&text, "VmHWM").unwrap_or(0),
-    })
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    Ok(Rss { now_kib: status_field(&text, "VmRSS").unwrap_or(0), peak_kib: status_field(&text, "VmHWM").unwrap_or(0) })
 }
 
 /// Raises this process's soft fd limit to its hard limit (children inherit

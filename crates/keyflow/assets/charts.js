@@ -94,7 +94,7 @@ function render(width, opts, series, tip, container) {
   const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', 'aria-label': opts.title || '', class: `chart-svg chart-${opts.kind}` });
   // Grid lines and the value axis.
   for (const v of scale.ticks) {
-    root.append(svg('line', { x1: margin.left, x2: width - margin.right, y1: y(v), y2: y(v), class: v === 0 ? 'axis' : 'grid' }));
+    root.append(svg('line', { x1: margin.left, x2: width - margin.right, y1: y(v), y2: y(v), class: v === 0 ? 'axis' : 'gridline' }));
     root.append(svg('text', { x: margin.left - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'tick' }, format(v)));
   }
   // Category labels, thinned so they never overlap.

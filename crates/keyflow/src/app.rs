@@ -97,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(crate::health::health))
         .route("/metrics", get(crate::health::metrics))
         .merge(crate::admin::router(state.clone()))
+        .merge(crate::console::router())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

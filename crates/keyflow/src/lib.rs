@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod health;
 pub mod images;
 pub mod jobs;
