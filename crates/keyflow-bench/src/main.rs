@@ -370,6 +370,15 @@ async fn run(config: &Config) -> anyhow::Result<Report> {
             None => None,
         },
         keyflow: load::Target::new("keyflow", &keyflow.url, CLIENT_TOKEN)?,
+        pids: [
+            vec![mock.pid()],
+            nginx.as_ref().map_or_else(Vec::new, |nginx| {
+                let mut pids = sys::children_of(nginx.pid());
+                pids.push(nginx.pid());
+                pids
+            }),
+            vec![keyflow.pid()],
+        ],
     };
     let warm = if config.quick { 100 } else { 2000 };
     for target in [Some(&targets.direct), targets.nginx.as_ref(), Some(&targets.keyflow)].into_iter().flatten() {

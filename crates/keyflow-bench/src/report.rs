@@ -115,12 +115,13 @@ impl Report {
             format!("| {} |\n", padded.join(" | "))
         };
         let mut out = line(&HEADER);
+        // Each rule cell spans the cell and its two spaces; figures align right.
         let rule: Vec<String> = widths
             .iter()
             .enumerate()
-            .map(|(i, w)| if i < 2 { "-".repeat(*w) } else { format!("{}:", "-".repeat(w.saturating_sub(1))) })
+            .map(|(i, w)| if i < 2 { "-".repeat(w + 2) } else { format!("{}:", "-".repeat(w + 1)) })
             .collect();
-        out.push_str(&format!("|-{}-|\n", rule.join("-|-")));
+        out.push_str(&format!("|{}|\n", rule.join("|")));
         for row in &cells {
             out.push_str(&line(row));
         }

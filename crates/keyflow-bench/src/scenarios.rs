@@ -18,7 +18,25 @@ pub struct Targets {
     pub direct: Target,
     pub nginx: Option<Target>,
     pub keyflow: Target,
+    /// The processes whose CPU time each column is charged: the mock for
+    /// direct, nginx's master and workers, keyflow (not the mock behind them).
+    pub pids: [Vec<u32>; 3],
 }
+
+/// CPU µs per successful request spent by `pids` while `run` ran.
+async fn cpu_per_request<T>(
+    pids: &[u32],
+    run: impl std::future::Future<Output = anyhow::Result<(T, u64)>>,
+) -> anyhow::Result<(T, Option<f64>)> {
+    let before = sys::cpu_time(pids);
+    let (value, ok) = run.await?;
+    let spent = sys::cpu_time(pids).saturating_sub(before);
+    let per_request = (ok > 0 && !pids.is_empty()).then(|| spent.as_secs_f64() * 1e6 / ok as f64);
+    Ok((value, per_request))
+}
+
+/// The label of the CPU rows.
+const CPU_METRIC: &str = "CPU per request (µs; direct = the mock)";
 
 /// Which column a target fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,16 +198,25 @@ pub async fn fixed_rate(targets: &Targets, plan: &Plan, rate: u32) -> anyhow::Re
     let scenario = format!("(a) {} req/s", count(u64::from(rate)));
     let n_requests = (f64::from(rate) * plan.duration.as_secs_f64()).round().max(1.0) as u64;
     let (mut p50, mut p99, mut p999) = (Series::default(), Series::default(), Series::default());
+    let mut cpu = Series::default();
     let mut errors = ErrorsByColumn::default();
     for repeat in 0..plan.repeats {
         for (column, target) in targets.order(repeat) {
             let timeout = plan.request_timeout;
             let worker = target.clone();
-            let run = load::timetable(f64::from(rate), n_requests, MAX_IN_FLIGHT, move |slot| {
-                let target = worker.clone();
-                async move { load::chat_once(&target, slot, timeout).await }
-            })
-            .await?;
+            let timed = async {
+                let run = load::timetable(f64::from(rate), n_requests, MAX_IN_FLIGHT, move |slot| {
+                    let target = worker.clone();
+                    async move { load::chat_once(&target, slot, timeout).await }
+                })
+                .await?;
+                let ok = run.results.iter().filter(|r| r.is_ok()).count() as u64;
+                Ok((run, ok))
+            };
+            let (run, cpu_us) = cpu_per_request(&targets.pids[column as usize], timed).await?;
+            if let Some(cpu_us) = cpu_us {
+                cpu.push(column, cpu_us);
+            }
             let mut latencies = Vec::with_capacity(run.results.len());
             let mut run_errors = Errors::default();
             for result in &run.results {
@@ -214,6 +241,7 @@ pub async fn fixed_rate(targets: &Targets, plan: &Plan, rate: u32) -> anyhow::Re
             p50.row(&scenario, "latency p50 (ms)", 3, true),
             p99.row(&scenario, "latency p99 (ms)", 3, true),
             p999.row(&scenario, "latency p99.9 (ms)", 3, true),
+            cpu.row(&scenario, CPU_METRIC, 1, true),
             errors.row(&scenario, has_nginx),
         ],
         notes: errors.notes(&scenario),
@@ -225,10 +253,19 @@ pub async fn fixed_rate(targets: &Targets, plan: &Plan, rate: u32) -> anyhow::Re
 pub async fn max_throughput(targets: &Targets, plan: &Plan) -> anyhow::Result<Outcome> {
     let scenario = format!("(b) closed loop, {} conns", plan.connections);
     let mut rps = Series::default();
+    let mut cpu = Series::default();
     let mut errors = ErrorsByColumn::default();
     for repeat in 0..plan.repeats {
         for (column, target) in targets.order(repeat) {
-            let run = load::closed_loop(target, plan.connections, plan.duration, plan.request_timeout).await?;
+            let timed = async {
+                let run = load::closed_loop(target, plan.connections, plan.duration, plan.request_timeout).await?;
+                let ok = run.ok;
+                Ok((run, ok))
+            };
+            let (run, cpu_us) = cpu_per_request(&targets.pids[column as usize], timed).await?;
+            if let Some(cpu_us) = cpu_us {
+                cpu.push(column, cpu_us);
+            }
             errors.add(column, &run.errors, run.ok);
             rps.push(column, run.per_second());
         }
@@ -240,7 +277,7 @@ pub async fn max_throughput(targets: &Targets, plan: &Plan) -> anyhow::Result<Ou
     let direct_ratio = median(rps.keyflow.iter().zip(&rps.direct).map(|(k, d)| k / d));
     throughput.added = format!("{} of direct", times(direct_ratio));
     Ok(Outcome {
-        rows: vec![throughput, errors.row(&scenario, has_nginx)],
+        rows: vec![throughput, cpu.row(&scenario, CPU_METRIC, 1, true), errors.row(&scenario, has_nginx)],
         notes: errors.notes(&scenario),
         headline: if has_nginx { rps.ratio() } else { None },
     })

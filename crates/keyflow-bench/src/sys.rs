@@ -63,6 +63,31 @@ pub fn rss_of(pid: u32) -> anyhow::Result<Rss> {
     Ok(Rss { now_kib: status_field(&text, "VmRSS").unwrap_or(0), peak_kib: status_field(&text, "VmHWM").unwrap_or(0) })
 }
 
+/// CPU time (user + system) spent so far by `pids` together.
+pub fn cpu_time(pids: &[u32]) -> std::time::Duration {
+    let ticks_per_second = rustix::param::clock_ticks_per_second().max(1);
+    let ticks: u64 = pids
+        .iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            // Fields after the command name: state is the 1st, utime the 12th, stime the 13th.
+            let rest = &stat[stat.rfind(')')? + 1..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum();
+    std::time::Duration::from_secs_f64(ticks as f64 / ticks_per_second as f64)
+}
+
+/// The direct children of `pid` (nginx's workers).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.flatten()
+        .filter_map(|entry| entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()))
+        .filter(|&child| parent_of(child) == Some(pid))
+        .collect()
+}
+
 /// Raises this process's soft fd limit to its hard limit (children inherit
 /// it) and returns the new limit.
 pub fn raise_fd_limit() -> u64 {
@@ -176,6 +201,17 @@ mod tests {
         assert_eq!(status_field(text, "VmRSS"), Some(10_240));
         assert_eq!(status_field(text, "VmHWM"), Some(20_480));
         assert_eq!(status_field(text, "VmSwap"), None);
+    }
+
+    #[test]
+    fn own_cpu_time_grows() {
+        let before = cpu_time(&[std::process::id()]);
+        let started = std::time::Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < std::time::Duration::from_millis(50) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(cpu_time(&[std::process::id()]) > before);
     }
 
     #[test]

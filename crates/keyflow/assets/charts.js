@@ -72,6 +72,7 @@ export function chart(container, opts) {
 function render(width, opts, series, tip, container) {
   const height = opts.height || 220;
   const format = opts.format || ((v) => String(v));
+  const axisFormat = opts.axisFormat || format;
   const labels = opts.labels;
   const n = labels.length;
   const bars = opts.kind === 'bar';
@@ -83,7 +84,7 @@ function render(width, opts, series, tip, container) {
     max = Math.max(max, stacked ? values.reduce((a, b) => a + b, 0) : Math.max(0, ...values));
   }
   const scale = niceTicks(0, max > 0 ? max : 1, height < 180 ? 3 : 5);
-  const left = Math.ceil(Math.max(...scale.ticks.map((v) => charWidth(format(v))))) + 10;
+  const left = Math.ceil(Math.max(...scale.ticks.map((v) => charWidth(axisFormat(v))))) + 10;
   const margin = { top: 10, right: 12, bottom: 26, left };
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
@@ -95,15 +96,18 @@ function render(width, opts, series, tip, container) {
   // Grid lines and the value axis.
   for (const v of scale.ticks) {
     root.append(svg('line', { x1: margin.left, x2: width - margin.right, y1: y(v), y2: y(v), class: v === 0 ? 'axis' : 'gridline' }));
-    root.append(svg('text', { x: margin.left - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'tick' }, format(v)));
+    root.append(svg('text', { x: margin.left - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'tick' }, axisFormat(v)));
   }
-  // Category labels, thinned so they never overlap.
+  // Category labels, thinned so they never overlap, counted from the latest
+  // (always labelled); kept inside the picture at both ends.
   const widest = Math.max(1, ...labels.map((l) => charWidth(l)));
   const every = Math.max(1, Math.ceil((widest + 10) / Math.max(step, 1)));
   labels.forEach((label, i) => {
-    if (i % every !== 0 && i !== n - 1) return;
-    if (i === n - 1 && i % every !== 0 && (i % every) < every / 2) return;
-    root.append(svg('text', { x: x(i), y: height - 8, 'text-anchor': 'middle', class: 'tick' }, label));
+    if ((n - 1 - i) % every !== 0) return;
+    const half = charWidth(label) / 2;
+    const anchor = x(i) + half > width ? 'end' : x(i) - half < 0 ? 'start' : 'middle';
+    const at = anchor === 'end' ? width - 2 : anchor === 'start' ? 2 : x(i);
+    root.append(svg('text', { x: at, y: height - 8, 'text-anchor': anchor, class: 'tick' }, label));
   });
 
   if (bars) {

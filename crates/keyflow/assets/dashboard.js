@@ -4,6 +4,7 @@
 // behind the guest password (a form here), private to the logged-in admin.
 
 import { t, applyStatic, bindLanguageSelects, onLanguageChange } from './i18n.js';
+import { send, parse } from './api.js';
 import { h, field, select, stat, pager, stateBadge, fmtInt, fmtCompact, fmtCny, tableWrap, emptyRow } from './ui.js';
 
 const REFRESH_MS = 5000;
@@ -18,15 +19,15 @@ async function load() {
   clearTimeout(timer);
   let response;
   try {
-    response = await fetch('/api/public/dashboard', { headers: { Accept: 'application/json' }, credentials: 'same-origin', cache: 'no-store' });
+    response = await send('GET', '/api/public/dashboard', { Accept: 'application/json' });
   } catch (_) {
     showMessage(t('error.network'), true);
     timer = setTimeout(load, REFRESH_MS);
     return;
   }
-  const body = await response.json().catch(() => ({}));
-  const code = body && body.error ? body.error.code : null;
-  if (response.ok) {
+  const body = parse(response) || {};
+  const code = body.error ? body.error.code : null;
+  if (response.status === 200) {
     last = body;
     drawData();
     timer = setTimeout(load, REFRESH_MS);
@@ -64,12 +65,10 @@ function showGuestForm(message) {
     if (!password.value) return password.focus();
     button.disabled = true;
     try {
-      const response = await fetch('/api/public/login', {
-        method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: JSON.stringify({ password: password.value }),
-      });
-      if (response.ok) return load();
-      const body = await response.json().catch(() => ({}));
+      const response = await send('POST', '/api/public/login',
+        { 'Content-Type': 'application/json', Accept: 'application/json' }, JSON.stringify({ password: password.value }));
+      if (response.status === 200) return load();
+      const body = parse(response) || {};
       error.textContent = response.status === 401 ? t('dash.wrong') : (body.error && body.error.message) || `HTTP ${response.status}`;
       error.hidden = false;
       password.select();
@@ -106,7 +105,7 @@ function drawData() {
   main.replaceChildren(
     h('section', { class: 'card', 'data-dashboard': 'data' },
       h('div', { class: 'card-head' }, h('h1', {}, t('dash.title')), h('span', { class: 'muted small' }, t('dash.auto'), ' · ', t('overview.updated', { time: new Date().toLocaleTimeString() }))),
-      h('div', { class: 'grid' },
+      h('div', { class: 'grid grid-dense' },
         stat(t('overview.balance'), h('span', { 'data-value': 'pool_balance' }, fmtCny(d.pool_balance))),
         stat(t('overview.keys_total'), fmtInt(counts.total)),
         STATES.map((s) => stat(t(`state.${s}`), fmtInt(counts[s] || 0))))),

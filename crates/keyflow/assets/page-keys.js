@@ -137,7 +137,7 @@ export function render(main, ctx) {
       h('td', {}, stateBadge(k.state)),
       h('td', { class: 'num' }, k.balance === null || k.balance === undefined ? h('span', { class: 'muted' }, t('keys.unknown')) : fmtCny(k.balance)),
       h('td', { class: 'num' }, fmtInt(k.usage_count), k.inflight ? h('span', { class: 'muted small' }, ` (${k.inflight} ${t('keys.inflight')})`) : null),
-      h('td', { class: 'wrap-text error-text', title: k.last_error || '' }, k.last_error || '—'),
+      k.last_error ? h('td', { class: 'wrap-text error-text', title: k.last_error }, k.last_error) : h('td', { class: 'muted' }, '—'),
       h('td', { class: 'nowrap' }, k.cooldown_until ? fmtUntil(k.cooldown_until) : '—'),
       h('td', { class: 'nowrap' }, fmtSecs(k.created_at)),
       h('td', { class: 'row-actions' },

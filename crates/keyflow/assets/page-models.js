@@ -66,6 +66,7 @@ export function render(main) {
       h('section', { class: 'card' },
         h('h2', {}, typeName(ty), ' ', h('span', { class: 'muted small' }, `(${models.length})`)),
         tableWrap(h('table', { class: 'table models-table' },
+          h('colgroup', {}, ['c-id', 'c-kind', 'c-class', 'c-price', 'c-ban', 'c-act'].map((c) => h('col', { class: c }))),
           h('thead', {}, h('tr', {},
             h('th', {}, t('models.col.id')), h('th', {}, t('models.col.sub_type')), h('th', {}, t('models.col.class')),
             h('th', {}, t('models.col.price')), h('th', {}, t('models.col.banned')), h('th', {}, h('span', { class: 'sr-only' }, t('keys.actions'))))),

@@ -46,7 +46,7 @@ export function render(main) {
     view.token = token.value.trim();
     load();
   } },
-  h('div', { class: 'field' }, h('span', { class: 'label' }, t('stats.period')), periodGroup),
+  h('div', { class: 'field field-auto' }, h('span', { class: 'label' }, t('stats.period')), periodGroup),
   field(t('stats.range_label'), rangeSelect),
   field(t('logs.model'), model),
   field(t('logs.token'), token),
@@ -96,10 +96,10 @@ export function render(main) {
         series: [{ name: t('stats.total'), values: rows.map((r) => r.total_tokens) }, { name: t('stats.prompt'), values: rows.map((r) => r.prompt_tokens) }, { name: t('stats.completion'), values: rows.map((r) => r.completion_tokens) }] })),
       chartCard(grid, t('stats.spend'), (box) => barChart(box, { title: t('stats.spend'), labels, format: fmtCny,
         series: [{ name: t('stats.spend'), values: rows.map((r) => r.cost), color: '#f59e0b' }] })),
-      chartCard(grid, t('stats.success_rate'), (box) => lineChart(box, { title: t('stats.success_rate'), labels, yMax: 1, format: fmtPercent,
+      chartCard(grid, t('stats.success_rate'), (box) => lineChart(box, { title: t('stats.success_rate'), labels, yMax: 1, format: fmtPercent, axisFormat: (v) => `${Math.round(v * 100)}%`,
         series: [{ name: t('stats.success_rate'), values: rows.map((r) => (r.requests ? r.success_rate : null)), color: '#16a34a' }] })),
       chartCard(grid, t('stats.latency_ttfb'), (box) => lineChart(box, { title: t('stats.latency_ttfb'), labels, format: fmtMs,
-        series: [{ name: t('stats.latency'), values: rows.map((r) => r.avg_latency_ms), color: '#7c3aed' }, { name: t('stats.ttfb'), values: rows.map((r) => r.avg_ttfb_ms), color: '#0891b2' }] }), 'wide'),
+        series: [{ name: t('stats.latency'), values: rows.map((r) => (r.requests ? r.avg_latency_ms : null)), color: '#7c3aed' }, { name: t('stats.ttfb'), values: rows.map((r) => (r.requests ? r.avg_ttfb_ms : null)), color: '#0891b2' }] }), 'wide'),
     ];
     // Drawn once all cards are in place, so each measures its real width.
     for (const make of pending) make();

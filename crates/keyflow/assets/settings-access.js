@@ -81,7 +81,7 @@ export function tokensSection() {
     h('p', { class: 'muted small' }, t('tokens.intro')),
     tableBox,
     h('form', { class: 'stack', onsubmit: create, 'data-form': 'new-token' },
-      h('h3', {}, t('tokens.new')),
+      h('h3', { class: 'spaced' }, t('tokens.new')),
       h('div', { class: 'toolbar' },
         field(t('tokens.col.name'), name), field(t('tokens.col.scope'), scope), field(t('tokens.col.rpm'), rpm), field(t('tokens.quota_cny'), quota),
         h('div', { class: 'field field-button' }, h('button', { type: 'submit', class: 'btn btn-primary', 'data-action': 'create-token' }, t('tokens.create')))),

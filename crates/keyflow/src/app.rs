@@ -31,7 +31,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Opens the store and loads keys, pins, settings and model facts into a
 /// state. The store writer runs on the state's tracker.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    let store = crate::store::open(&config.database_url)
+    let store = crate::store::open_with(&config.database_url, config.secret.as_ref())
         .await
         .with_context(|| format!("opening the database {}", config.database_url))?;
     let settings = match store.load_settings().await? {

@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+/// mimalloc instead of glibc malloc: every request allocates (headers, bodies,
+/// log rows) on two threads, and glibc's arenas cost ~15% of the CPU under
+/// load; see docs/benchmarks.md for the before/after figures.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = keyflow::cli::Cli::parse();

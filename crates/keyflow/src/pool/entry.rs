@@ -79,15 +79,23 @@ impl KeyEntry {
 
     /// Takes the persisted fields of a freshly loaded record, keeping the
     /// runtime counters (in-flight, RPM window, blocks) of this process.
+    ///
+    /// A check this process made at least as recently as the record's wins:
+    /// its results may not be written yet (a refresh writes in batches), and
+    /// a reload in between must not bring back the state from before.
     pub fn refresh_from(&self, record: &KeyRecord) {
-        self.set_state(record.state);
         self.enabled.store(record.enabled, Ordering::Relaxed);
+        self.usage_count.fetch_max(record.usage_count, Ordering::Relaxed);
+        let here = self.checked_at.load(Ordering::Relaxed);
+        if here != 0 && here >= record.checked_at.unwrap_or(0) {
+            return;
+        }
+        self.set_state(record.state);
         let old = self.balance.swap(to_micros(record.balance), Ordering::Relaxed);
         if old != to_micros(record.balance) {
             self.spent.store(to_micros(Some(record.spent)).max(0), Ordering::Relaxed);
         }
         self.charge_balance.store(to_micros(record.charge_balance), Ordering::Relaxed);
-        self.usage_count.fetch_max(record.usage_count, Ordering::Relaxed);
         self.checked_at.store(record.checked_at.unwrap_or(0), Ordering::Relaxed);
         self.set_account(record.account_id.as_deref());
         self.set_last_error(record.last_error.clone());

@@ -45,11 +45,9 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap, named: &mut Option<Ar
         return Ok(Client { name: Some(Arc::from(format!("free:{}", i + 1))), free_only: true });
     }
     if config.client_tokens.is_empty() && config.free_client_tokens.is_empty() && state.tokens.is_empty() {
-        // No token configured: the gateway is open.
-        return Ok(Client { name: None, free_only: false });
-    }
-    if config.client_tokens.is_empty() && state.tokens.is_empty() && token.is_none() {
-        // Only a free token is configured: callers without a token are open.
+        // Open only while no client token of any kind exists: a configured
+        // free-models-only token must not leave paid models open to
+        // callers who present no token at all.
         return Ok(Client { name: None, free_only: false });
     }
     Err(ProxyError::Unauthorized)

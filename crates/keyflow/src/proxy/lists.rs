@@ -12,36 +12,50 @@ use super::route::PinKind;
 use crate::state::AppState;
 use crate::upstream::{read_body, Outbound};
 
+/// Pages fetched from one owner at most (batches are listed 100 a page).
+const MAX_PAGES: usize = 50;
+
+fn query_param<'a>(path_and_query: &'a str, name: &str) -> Option<&'a str> {
+    let query = path_and_query.split_once('?')?.1;
+    query.split('&').filter_map(|p| p.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
+}
+
+/// One owner's answer to a GET, parsed; `None` (logged) when it failed.
+async fn fetch(state: &AppState, key_id: i64, path_and_query: &str, headers: &HeaderMap) -> Option<Value> {
+    let entry = state.pool.get(key_id)?;
+    let timeout = std::time::Duration::from_secs(state.settings().first_byte_timeout_secs.max(1));
+    let out = Outbound { method: http::Method::GET, path_and_query, headers, body: bytes::Bytes::new() };
+    let response = match state.upstream.send(out, &entry.secret, timeout).await {
+        Ok(r) if r.status().is_success() => r,
+        Ok(r) => {
+            tracing::warn!(key = %entry.secret, status = r.status().as_u16(), "list call failed for one owner");
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(key = %entry.secret, error = %e, "list call failed for one owner");
+            return None;
+        }
+    };
+    let body = read_body(response, 16 << 20, timeout).await.ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
 pub async fn union(
     state: &AppState,
     kind: PinKind,
     path_and_query: &str,
     headers: &HeaderMap,
 ) -> Result<Response, ProxyError> {
-    let settings = state.settings();
-    let timeout = std::time::Duration::from_secs(settings.first_byte_timeout_secs.max(1));
+    if kind == PinKind::Batch {
+        return Ok(batches(state, path_and_query, headers).await);
+    }
     let mut items: Vec<Value> = Vec::new();
     for key_id in state.pins.owners(kind) {
-        let Some(entry) = state.pool.get(key_id) else { continue };
-        let out = Outbound { method: http::Method::GET, path_and_query, headers, body: bytes::Bytes::new() };
-        let response = match state.upstream.send(out, &entry.secret, timeout).await {
-            Ok(r) if r.status().is_success() => r,
-            Ok(r) => {
-                tracing::warn!(key = %entry.secret, status = r.status().as_u16(), "list call failed for one owner");
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!(key = %entry.secret, error = %e, "list call failed for one owner");
-                continue;
-            }
-        };
-        let Ok(body) = read_body(response, 16 << 20, timeout).await else { continue };
-        let Ok(value) = serde_json::from_slice::<Value>(&body) else { continue };
+        let Some(value) = fetch(state, key_id, path_and_query, headers).await else { continue };
         let found = match kind {
             PinKind::File => value.pointer("/data/data").cloned(),
-            PinKind::Batch => value.get("data").cloned(),
             PinKind::Voice => value.get("results").or_else(|| value.get("result")).cloned(),
-            PinKind::Video => None,
+            PinKind::Batch | PinKind::Video => None,
         };
         if let Some(Value::Array(list)) = found {
             items.extend(list);
@@ -49,14 +63,53 @@ pub async fn union(
     }
     let body = match kind {
         PinKind::File => {
+            // Each owner honoured `limit`; the merged list must too.
+            if let Some(limit) = query_param(path_and_query, "limit").and_then(|l| l.parse::<usize>().ok()) {
+                items.truncate(limit.max(1));
+            }
             json!({"code": 20000, "message": "Ok", "status": true, "data": {"data": items, "object": "file"}})
         }
-        PinKind::Batch => {
-            let first = items.first().and_then(|b| b.get("id")).cloned().unwrap_or(Value::Null);
-            let last = items.last().and_then(|b| b.get("id")).cloned().unwrap_or(Value::Null);
-            json!({"object": "list", "data": items, "first_id": first, "last_id": last, "has_more": false})
-        }
-        PinKind::Voice | PinKind::Video => json!({"results": items}),
+        _ => json!({"results": items}),
     };
     Ok(Json(body).into_response())
+}
+
+/// `GET /v1/batches?limit=&after=`: every owner's complete list, merged
+/// newest first, then paged as the client asked, so paging through the
+/// union lists each batch exactly once.
+async fn batches(state: &AppState, path_and_query: &str, headers: &HeaderMap) -> Response {
+    let limit = query_param(path_and_query, "limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(20).clamp(1, 100);
+    let after = query_param(path_and_query, "after").map(str::to_string);
+    let id = |b: &Value| b.get("id").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let mut all: Vec<Value> = Vec::new();
+    for key_id in state.pins.owners(PinKind::Batch) {
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let path = match &cursor {
+                Some(c) => format!("/v1/batches?limit=100&after={c}"),
+                None => "/v1/batches?limit=100".to_string(),
+            };
+            let Some(value) = fetch(state, key_id, &path, headers).await else { break };
+            let page = value.get("data").and_then(|d| d.as_array()).cloned().unwrap_or_default();
+            let next = page.last().map(id).filter(|c| !c.is_empty());
+            all.extend(page);
+            if value.get("has_more") != Some(&Value::Bool(true)) || next.is_none() || next == cursor {
+                break;
+            }
+            cursor = next;
+        }
+    }
+    let created = |b: &Value| b.get("created_at").and_then(|v| v.as_i64()).unwrap_or(0);
+    all.sort_by(|a, b| created(b).cmp(&created(a)).then_with(|| id(a).cmp(&id(b))));
+    all.dedup_by(|a, b| id(a) == id(b));
+    let start = match &after {
+        Some(after) => all.iter().position(|b| id(b) == *after).map_or(all.len(), |i| i + 1),
+        None => 0,
+    };
+    let page: Vec<Value> = all.iter().skip(start).take(limit).cloned().collect();
+    let has_more = start + page.len() < all.len();
+    let first = page.first().map(id);
+    let last = page.last().map(id);
+    Json(json!({"object": "list", "data": page, "first_id": first, "last_id": last, "has_more": has_more}))
+        .into_response()
 }

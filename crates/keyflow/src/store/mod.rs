@@ -4,6 +4,7 @@
 //! the same [`Store`] trait. The request path never awaits a store call:
 //! writes that follow requests leave through `jobs::writer`.
 
+pub mod cipher;
 mod logs;
 mod sqlite;
 mod sqlite_logs;
@@ -31,6 +32,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Secret(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -197,8 +200,14 @@ pub trait Store: Send + Sync + 'static {
 
 /// Opens the database named by `url` and brings its schema up to date.
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
+    open_with(url, None).await
+}
+
+/// Like [`open`], storing keys encrypted with `secret` (`KEYFLOW_SECRET`).
+pub async fn open_with(url: &str, secret: Option<&crate::secret::Secret>) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url).await?))
+        let cipher = secret.map(cipher::SecretCipher::new);
+        Ok(Arc::new(SqliteStore::open(url, cipher).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_string()))
     }

@@ -21,6 +21,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
 
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
+    /// Encrypts stored keys when `KEYFLOW_SECRET` is set.
+    cipher: Option<super::cipher::SecretCipher>,
 }
 
 /// The key's identity in the database: a hash, so that uniqueness holds even
@@ -31,7 +33,7 @@ pub(crate) fn fingerprint(secret: &str) -> String {
 }
 
 impl SqliteStore {
-    pub async fn open(url: &str) -> StoreResult<SqliteStore> {
+    pub async fn open(url: &str, cipher: Option<super::cipher::SecretCipher>) -> StoreResult<SqliteStore> {
         let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
         let path = path.split('?').next().unwrap_or(path);
         if path != ":memory:" {
@@ -51,8 +53,9 @@ impl SqliteStore {
             .foreign_keys(true);
         let max = if path == ":memory:" { 1 } else { 4 };
         let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
-        let store = SqliteStore { pool };
+        let store = SqliteStore { pool, cipher };
         store.migrate().await?;
+        store.seal_plain_keys().await?;
         Ok(store)
     }
 
@@ -71,6 +74,39 @@ impl SqliteStore {
             tx.commit().await?;
         }
         Ok(())
+    }
+
+    /// With a secret set, encrypts keys stored before it was; without one,
+    /// checks that no key needs one.
+    async fn seal_plain_keys(&self) -> StoreResult<()> {
+        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, secret FROM keys").fetch_all(&self.pool).await?;
+        let Some(cipher) = &self.cipher else {
+            if let Some((_, stored)) = rows.iter().find(|(_, s)| super::cipher::is_encrypted(s)) {
+                super::cipher::reveal(None, stored)?;
+            }
+            return Ok(());
+        };
+        let mut tx = self.pool.begin().await?;
+        for (id, stored) in rows {
+            if super::cipher::is_encrypted(&stored) {
+                cipher.decrypt(&stored)?;
+                continue;
+            }
+            sqlx::query("UPDATE keys SET secret = ? WHERE id = ?")
+                .bind(cipher.encrypt(&stored)?)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn seal(&self, plain: &str) -> StoreResult<String> {
+        match &self.cipher {
+            Some(c) => c.encrypt(plain),
+            None => Ok(plain.to_string()),
+        }
     }
 
     async fn bump_keys_version(tx: &mut sqlx::SqliteConnection) -> StoreResult<()> {
@@ -111,7 +147,13 @@ impl Store for SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(key_from_row).collect()
+        rows.iter()
+            .map(|row| {
+                let mut record = key_from_row(row)?;
+                record.secret = super::cipher::reveal(self.cipher.as_ref(), &record.secret)?;
+                Ok(record)
+            })
+            .collect()
     }
 
     async fn insert_keys(&self, keys: &[NewKey]) -> StoreResult<Vec<(KeyId, bool)>> {
@@ -126,7 +168,7 @@ impl Store for SqliteStore {
                     "INSERT INTO keys (secret, fingerprint, state, enabled, balance, created_at) \
                      VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT(fingerprint) DO NOTHING",
                 )
-                .bind(&key.secret)
+                .bind(self.seal(&key.secret)?)
                 .bind(&fp)
                 .bind(match key.balance_hint {
                     Some(b) if b <= 0.0 => "free",

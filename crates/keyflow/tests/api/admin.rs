@@ -76,3 +76,33 @@ async fn settings_apply_live_and_persist() {
     let body: Value = bad.json().await.unwrap();
     assert!(body["error"]["message"].as_str().unwrap().contains("round_robin"), "{body}");
 }
+
+#[tokio::test]
+async fn keys_are_encrypted_at_rest_with_keyflow_secret() {
+    let mut t =
+        spawn_app_with(Default::default(), |c| c.secret = Some(keyflow::secret::Secret::new("at-rest-secret"))).await;
+    let keys = t.add_keys(0, 2, 10.0, "acct-a").await;
+    let response = t.chat("deepseek-ai/DeepSeek-V3", false).await;
+    assert_eq!(response.status(), 200, "encrypted keys still serve");
+    t.stop().await;
+    let db = t.dir.path().join("keyflow.db");
+    let mut raw = std::fs::read(&db).unwrap();
+    for extra in ["keyflow.db-wal", "keyflow.db-shm"] {
+        raw.extend(std::fs::read(t.dir.path().join(extra)).unwrap_or_default());
+    }
+    let raw = String::from_utf8_lossy(&raw);
+    for key in &keys {
+        assert!(!raw.contains(key.as_str()), "a key is stored in plain text");
+    }
+    let url = format!("sqlite://{}", db.display());
+    let none = keyflow::store::open(&url).await.err().expect("encrypted keys need the secret");
+    assert!(none.to_string().contains("KEYFLOW_SECRET"), "{none}");
+    let wrong = keyflow::store::open_with(&url, Some(&keyflow::secret::Secret::new("wrong")))
+        .await
+        .err()
+        .expect("wrong secret");
+    assert!(wrong.to_string().contains("does not match"), "{wrong}");
+    let right = keyflow::store::open_with(&url, Some(&keyflow::secret::Secret::new("at-rest-secret"))).await.unwrap();
+    let stored: Vec<String> = right.load_keys().await.unwrap().into_iter().map(|r| r.secret).collect();
+    assert_eq!(stored, keys);
+}

@@ -73,6 +73,51 @@ async fn delete_keys(t: &TestApp, ids: &[i64]) {
     tokio::join!(singles, list);
 }
 
+/// What the pool shows wrongly: export and the paged list against the expected keys.
+async fn pool_problems(
+    t: &TestApp,
+    keys: &[String],
+    id_of: &HashMap<&str, i64>,
+    alive: &HashSet<&str>,
+    deleted: &HashSet<i64>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let text = t.admin(reqwest::Method::GET, "/api/keys/export?sort=key").send().await.unwrap().text().await.unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    let exported: HashSet<&str> = lines.iter().copied().collect();
+    if lines.len() != exported.len() {
+        problems.push(format!("export lists {} lines for {} keys", lines.len(), exported.len()));
+    }
+    if exported != *alive {
+        let missing = alive.difference(&exported).count();
+        let extra = exported.difference(alive).count();
+        problems.push(format!("export: {missing} keys missing, {extra} extra"));
+    }
+    let rows = t.all_key_rows().await;
+    let mut by_id: HashMap<i64, &Value> = HashMap::new();
+    for row in &rows {
+        if by_id.insert(row["id"].as_i64().unwrap(), row).is_some() {
+            problems.push(format!("key listed twice: {row}"));
+        }
+    }
+    for (i, key) in keys.iter().enumerate() {
+        let id = id_of[key.as_str()];
+        match by_id.get(&id) {
+            None if !deleted.contains(&id) => problems.push(format!("key {i} (id {id}) lost")),
+            None => {}
+            Some(_) if deleted.contains(&id) => problems.push(format!("deleted key {i} (id {id}) still listed")),
+            Some(row) if is_dead(i) && row["state"] != "invalid" => problems.push(format!("dead key {i}: {row}")),
+            Some(row)
+                if !is_dead(i) && (row["state"] != "active" || row["balance"].as_f64() != Some(balance_of(i))) =>
+            {
+                problems.push(format!("valid key {i}: {row}"))
+            }
+            Some(_) => {}
+        }
+    }
+    problems
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_import_refresh_and_delete_lose_and_duplicate_nothing() {
     let started = Instant::now();
@@ -142,34 +187,21 @@ async fn concurrent_import_refresh_and_delete_lose_and_duplicate_nothing() {
     let alive: HashSet<&str> = (0..N_KEYS).filter(|i| !is_deleted(*i)).map(|i| keys[i].as_str()).collect();
     let deleted: HashSet<i64> = deleted_ids.iter().copied().collect();
 
-    // The pool, as export shows it (unmasked): converges after reloads.
-    eventually(Duration::from_secs(10), || async {
-        let text =
-            t.admin(reqwest::Method::GET, "/api/keys/export?sort=key").send().await.unwrap().text().await.unwrap();
-        let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
-        let set: HashSet<&str> = lines.iter().copied().collect();
-        (lines.len() == alive.len() && set == alive).then_some(())
-    })
-    .await;
-
-    // The paged list: every key once, deleted ones gone, dead ones invalid.
-    let rows = t.all_key_rows().await;
-    let mut by_id: HashMap<i64, &Value> = HashMap::new();
-    for row in &rows {
-        assert!(by_id.insert(row["id"].as_i64().unwrap(), row).is_none(), "key listed twice: {row}");
-    }
-    assert_eq!(by_id.len(), alive.len());
-    for (i, key) in keys.iter().enumerate() {
-        let id = id_of[key.as_str()];
-        match by_id.get(&id) {
-            None => assert!(deleted.contains(&id), "key {i} (id {id}) lost"),
-            Some(_) if deleted.contains(&id) => panic!("deleted key {i} (id {id}) still listed"),
-            Some(row) if is_dead(i) => assert_eq!(row["state"], "invalid", "dead key {i}: {row}"),
-            Some(row) => {
-                assert_eq!(row["state"], "active", "valid key {i}: {row}");
-                assert_eq!(row["balance"].as_f64(), Some(balance_of(i)), "valid key {i}: {row}");
-            }
+    // The pool converges after reloads: export (unmasked) and the paged list
+    // show every key once, deleted ones gone, dead ones invalid.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let problems = pool_problems(&t, &keys, &id_of, &alive, &deleted).await;
+        if problems.is_empty() {
+            break;
         }
+        assert!(
+            Instant::now() < deadline,
+            "{} problems, e.g. {:?}",
+            problems.len(),
+            &problems[..problems.len().min(5)]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     // The database itself, read after a clean shutdown.

@@ -59,7 +59,7 @@ async fn retired_user_info_falls_back_to_the_models_check() {
             assert!(row["balance"].is_null(), "{mode:?}: balance must show as unknown: {row}");
         }
         assert_eq!(t.key_row(3).await["state"], "invalid");
-        assert_eq!(t.mock.state().hits_on(&valid[0], "/v1/models"), 1, "{mode:?}");
+        assert!(t.mock.state().hits_on(&valid[0], "/v1/models") >= 1, "{mode:?}: validity not checked on /v1/models");
         assert_eq!(t.chat(PAID, false).await.status(), 200);
 
         // A key that dies later is still found by a refresh.

@@ -101,3 +101,27 @@ async fn official_sdks_work_against_keyflow() {
         }
     }
 }
+
+const IMAGE_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/sdk/test_image_chat.py");
+
+/// `pic:3 16:9` through the OpenAI SDK, streamed and not: three images in
+/// the 1024x576 class, each made on a different key.
+#[tokio::test]
+async fn openai_sdk_gets_three_wide_images_through_chat() {
+    let t = spawn_app_with(MockConfig::default(), |c| {
+        c.client_tokens = vec![keyflow::secret::Secret::new(TOKEN)];
+        // The expansion call would also use a key; keep the count exact.
+        c.runtime.image.prompt_expansion = false;
+    })
+    .await;
+    let keys = t.add_keys(0, 3, 10.0, "acct-a").await;
+    let output = python(&[IMAGE_SCRIPT], &[("KEYFLOW_URL", &t.url), ("KEYFLOW_TOKEN", TOKEN)]).await;
+    assert!(output.status.success(), "{}", report(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("2 passed, 0 failed"), "{}", report(&output));
+    for key in &keys {
+        assert_eq!(t.mock.state().hits_on(key, "/v1/images/generations"), 2, "one image per request on each key");
+        let sent = t.mock.state().last_request(key).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
+        assert_eq!(body["image_size"], "1024x576", "{body}");
+    }
+}
