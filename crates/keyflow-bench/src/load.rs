@@ -39,6 +39,8 @@ pub fn client() -> HttpClient {
 pub struct Target {
     pub name: &'static str,
     uri: Uri,
+    /// `http://127.0.0.1:PORT`.
+    base: String,
     auth: HeaderValue,
     client: HttpClient,
 }
@@ -48,7 +50,7 @@ impl Target {
     pub fn new(name: &'static str, base: &str, bearer: &str) -> anyhow::Result<Target> {
         let uri: Uri = format!("{base}/v1/chat/completions").parse().context("building the target URI")?;
         let auth = HeaderValue::from_str(&format!("Bearer {bearer}")).context("building the auth header")?;
-        Ok(Target { name, uri, auth, client: client() })
+        Ok(Target { name, uri, base: base.to_owned(), auth, client: client() })
     }
 
     fn request(&self, stream: bool) -> Result<Request<Full<Bytes>>, Failure> {
@@ -126,6 +128,23 @@ impl Errors {
     pub fn total(&self) -> u64 {
         self.status + self.transport + self.timeout + self.shed + self.incomplete
     }
+}
+
+/// keyflow's `log_queue_depth` from `GET /health`: outcomes and log rows
+/// not yet committed to the database. `None` if it cannot be read.
+pub async fn log_queue_depth(target: &Target) -> Option<u64> {
+    let uri: Uri = format!("{}/health", target.base).parse().ok()?;
+    let request = Request::get(uri).body(Full::new(Bytes::new())).ok()?;
+    let exchange = async {
+        let response = target.client.request(request).await.ok()?;
+        response.into_body().collect().await.ok().map(|body| body.to_bytes())
+    };
+    let body = tokio::time::timeout(Duration::from_secs(3), exchange).await.ok()??;
+    let text = std::str::from_utf8(&body).ok()?;
+    let at = text.find("\"log_queue_depth\":")? + "\"log_queue_depth\":".len();
+    let digits: String =
+        text[at..].chars().skip_while(|c| c.is_whitespace()).take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// Sends one non-streamed chat request and reads the whole answer; the

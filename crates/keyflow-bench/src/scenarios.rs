@@ -35,6 +35,45 @@ async fn cpu_per_request<T>(
     Ok((value, per_request))
 }
 
+/// Runs `run` while sampling keyflow's log queue every 250 ms (keyflow
+/// column only); returns its result and the deepest queue seen.
+async fn watching_queue<T>(
+    column: Column,
+    target: &Target,
+    run: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<(T, Option<u64>)> {
+    if column != Column::Keyflow {
+        return Ok((run.await?, None));
+    }
+    let stop = AtomicBool::new(false);
+    let deepest = AtomicU64::new(0);
+    let sampler = async {
+        // Bounded: an hour of samples at most.
+        for _ in 0..14_400 {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if let Some(depth) = load::log_queue_depth(target).await {
+                deepest.fetch_max(depth, Ordering::Relaxed);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    let measured = async {
+        let result = run.await;
+        stop.store(true, Ordering::Relaxed);
+        result
+    };
+    let (result, ()) = tokio::join!(measured, sampler);
+    Ok((result?, Some(deepest.load(Ordering::Relaxed))))
+}
+
+/// A row with keyflow's deepest log queue over the runs.
+fn queue_row(scenario: &str, deepest: Option<u64>) -> Row {
+    let cell = deepest.map_or_else(|| NONE.to_owned(), count);
+    single_row(scenario, "keyflow log queue, deepest (rows not yet written)", None, cell)
+}
+
 /// The label of the CPU rows.
 const CPU_METRIC: &str = "CPU per request (µs; direct = the mock)";
 
@@ -199,6 +238,7 @@ pub async fn fixed_rate(targets: &Targets, plan: &Plan, rate: u32) -> anyhow::Re
     let n_requests = (f64::from(rate) * plan.duration.as_secs_f64()).round().max(1.0) as u64;
     let (mut p50, mut p99, mut p999) = (Series::default(), Series::default(), Series::default());
     let mut cpu = Series::default();
+    let mut deepest: Option<u64> = None;
     let mut errors = ErrorsByColumn::default();
     for repeat in 0..plan.repeats {
         for (column, target) in targets.order(repeat) {
@@ -213,7 +253,9 @@ pub async fn fixed_rate(targets: &Targets, plan: &Plan, rate: u32) -> anyhow::Re
                 let ok = run.results.iter().filter(|r| r.is_ok()).count() as u64;
                 Ok((run, ok))
             };
-            let (run, cpu_us) = cpu_per_request(&targets.pids[column as usize], timed).await?;
+            let ((run, cpu_us), depth) =
+                watching_queue(column, target, cpu_per_request(&targets.pids[column as usize], timed)).await?;
+            deepest = deepest.max(depth);
             if let Some(cpu_us) = cpu_us {
                 cpu.push(column, cpu_us);
             }
@@ -242,6 +284,7 @@ pub async fn fixed_rate(targets: &Targets, plan: &Plan, rate: u32) -> anyhow::Re
             p99.row(&scenario, "latency p99 (ms)", 3, true),
             p999.row(&scenario, "latency p99.9 (ms)", 3, true),
             cpu.row(&scenario, CPU_METRIC, 1, true),
+            queue_row(&scenario, deepest),
             errors.row(&scenario, has_nginx),
         ],
         notes: errors.notes(&scenario),
@@ -254,6 +297,7 @@ pub async fn max_throughput(targets: &Targets, plan: &Plan) -> anyhow::Result<Ou
     let scenario = format!("(b) closed loop, {} conns", plan.connections);
     let mut rps = Series::default();
     let mut cpu = Series::default();
+    let mut deepest: Option<u64> = None;
     let mut errors = ErrorsByColumn::default();
     for repeat in 0..plan.repeats {
         for (column, target) in targets.order(repeat) {
@@ -262,7 +306,9 @@ pub async fn max_throughput(targets: &Targets, plan: &Plan) -> anyhow::Result<Ou
                 let ok = run.ok;
                 Ok((run, ok))
             };
-            let (run, cpu_us) = cpu_per_request(&targets.pids[column as usize], timed).await?;
+            let ((run, cpu_us), depth) =
+                watching_queue(column, target, cpu_per_request(&targets.pids[column as usize], timed)).await?;
+            deepest = deepest.max(depth);
             if let Some(cpu_us) = cpu_us {
                 cpu.push(column, cpu_us);
             }
@@ -277,7 +323,12 @@ pub async fn max_throughput(targets: &Targets, plan: &Plan) -> anyhow::Result<Ou
     let direct_ratio = median(rps.keyflow.iter().zip(&rps.direct).map(|(k, d)| k / d));
     throughput.added = format!("{} of direct", times(direct_ratio));
     Ok(Outcome {
-        rows: vec![throughput, cpu.row(&scenario, CPU_METRIC, 1, true), errors.row(&scenario, has_nginx)],
+        rows: vec![
+            throughput,
+            cpu.row(&scenario, CPU_METRIC, 1, true),
+            queue_row(&scenario, deepest),
+            errors.row(&scenario, has_nginx),
+        ],
         notes: errors.notes(&scenario),
         headline: if has_nginx { rps.ratio() } else { None },
     })

@@ -24,24 +24,23 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /**
  * One HTTP exchange; answers `{status, type, text}`.
  *
- * Why XMLHttpRequest and not fetch: keyflow answers a 401 with
- * `WWW-Authenticate: Basic` (for scripts), and a fetch that meets that
- * challenge makes the browser open its own password dialog (headless
- * Chromium just hangs). An XHR opened with explicit credentials gets the 401
- * back instead. The placeholder credentials match no admin; the server then
- * goes by the session cookie.
+ * Every request says `X-Requested-With`, so the server leaves out the
+ * `WWW-Authenticate` challenge it sends scripts: with it, a 401 would make
+ * the browser open its own password dialog instead of showing our login.
  */
-export function send(method, path, headers = {}, body = null) {
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open(method, path, true, 'keyflow-console', '');
-    xhr.withCredentials = true;
-    for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
-    xhr.onload = () => resolve({ status: xhr.status, type: xhr.getResponseHeader('content-type') || '', text: xhr.responseText });
-    xhr.onerror = () => reject(new ApiError(0, 'network', t('error.network')));
-    xhr.ontimeout = xhr.onerror;
-    xhr.send(body);
-  });
+export async function send(method, path, headers = {}, body = null) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      body,
+      credentials: 'same-origin',
+      headers: { 'X-Requested-With': 'keyflow-console', ...headers },
+    });
+  } catch (_) {
+    throw new ApiError(0, 'network', t('error.network'));
+  }
+  return { status: response.status, type: response.headers.get('content-type') || '', text: await response.text() };
 }
 
 /** Reads an answer's body: JSON when it says so, else the text. */

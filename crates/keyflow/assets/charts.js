@@ -14,12 +14,16 @@ function svg(tag, attrs = {}, text) {
   return el;
 }
 
-/** Round tick values covering [min, max]: steps of 1, 2 or 5 times a power of ten. */
-export function niceTicks(min, max, count = 5) {
+/**
+ * Round tick values covering [min, max]: steps of 1, 2 or 5 times a power of
+ * ten; whole steps only for counts (`integer`).
+ */
+export function niceTicks(min, max, count = 5, integer = false) {
   if (!(max > min)) max = min + 1;
   const raw = (max - min) / count;
   const power = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) || raw;
+  let step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) || raw;
+  if (integer) step = Math.max(1, Math.round(step));
   const lo = Math.floor(min / step) * step;
   const hi = Math.ceil(max / step) * step;
   const ticks = [];
@@ -33,7 +37,8 @@ const charWidth = (s) => String(s).length * FONT * 0.6;
 /**
  * Draws into `container`. `opts`: `kind` ('line' | 'bar'), `labels`,
  * `series: [{name, values, color?}]`, `format(v)` for the axis and tooltip,
- * `stacked` (bars), `height`, `title` (the accessible name), `yMax`.
+ * `axisFormat(v)` when the axis wants another, `stacked` (bars), `integer`
+ * (counts: whole ticks), `height`, `title` (the accessible name), `yMax`.
  * Answers `{destroy()}`.
  */
 export function chart(container, opts) {
@@ -83,7 +88,7 @@ function render(width, opts, series, tip, container) {
     const values = series.map((s) => s.values[i] || 0);
     max = Math.max(max, stacked ? values.reduce((a, b) => a + b, 0) : Math.max(0, ...values));
   }
-  const scale = niceTicks(0, max > 0 ? max : 1, height < 180 ? 3 : 5);
+  const scale = niceTicks(0, max > 0 ? max : 1, height < 180 ? 3 : 5, !!opts.integer);
   const left = Math.ceil(Math.max(...scale.ticks.map((v) => charWidth(axisFormat(v))))) + 10;
   const margin = { top: 10, right: 12, bottom: 26, left };
   const plotW = width - margin.left - margin.right;

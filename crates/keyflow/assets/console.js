@@ -108,7 +108,7 @@ async function login(event) {
   } catch (e) {
     error.hidden = false;
     if (e.status === 401) error.textContent = t('login.wrong');
-    else if (e.status === 429) error.textContent = `${t('login.limited')} ${e.message}`;
+    else if (e.status === 429) error.textContent = `${t('login.limited')} (${e.message})`;
     else error.textContent = e.message;
   } finally {
     button.disabled = false;

@@ -126,7 +126,7 @@ const en = {
   'strategy.least_used': 'Least used first', 'strategy.most_used': 'Most used first', 'strategy.least_inflight': 'Fewest in flight',
   'access.open': 'Open: anyone', 'access.restricted': 'Restricted: guest password', 'access.private': 'Private: admin only',
 
-  'tokens.title': 'Client tokens', 'tokens.intro': 'Clients send a token as Authorization: Bearer …. Once any token exists, calls without one are refused. Environment tokens are read-only here.',
+  'tokens.title': 'Client tokens', 'tokens.intro': 'Clients send a token in the header Authorization: Bearer TOKEN. Once any token exists, calls without one are refused. Environment tokens are read-only here.',
   'tokens.col.name': 'Name', 'tokens.col.token': 'Token', 'tokens.col.scope': 'Scope', 'tokens.col.rpm': 'RPM limit',
   'tokens.col.quota': 'Quota', 'tokens.col.spent': 'Spent', 'tokens.col.created': 'Created', 'tokens.col.source': 'Source',
   'tokens.quota_cny': 'Spend quota (CNY)', 'tokens.scope_all': 'all models', 'tokens.scope_free': 'free models only',
@@ -271,7 +271,7 @@ const zh = {
   'strategy.least_used': '使用最少优先', 'strategy.most_used': '使用最多优先', 'strategy.least_inflight': '进行中最少优先',
   'access.open': '开放：所有人', 'access.restricted': '受限：访客密码', 'access.private': '私有：仅管理员',
 
-  'tokens.title': '客户端令牌', 'tokens.intro': '客户端以 Authorization: Bearer … 发送令牌。只要存在任一令牌，不带令牌的调用就会被拒绝。环境变量中的令牌在此只读。',
+  'tokens.title': '客户端令牌', 'tokens.intro': '客户端在请求头 Authorization: Bearer 令牌 中发送令牌。只要存在任一令牌，不带令牌的调用就会被拒绝。环境变量中的令牌在此只读。',
   'tokens.col.name': '名称', 'tokens.col.token': '令牌', 'tokens.col.scope': '范围', 'tokens.col.rpm': '每分钟上限',
   'tokens.col.quota': '额度', 'tokens.col.spent': '已花费', 'tokens.col.created': '创建时间', 'tokens.col.source': '来源',
   'tokens.quota_cny': '花费额度（元）', 'tokens.scope_all': '全部模型', 'tokens.scope_free': '仅免费模型',

@@ -21,8 +21,9 @@ const COLUMNS = [
   { key: 'created', sort: 'created_at' },
 ];
 
-// Kept across visits to the page (and language switches).
-const view = { page: 1, size: 50, state: '', sort: 'id', order: 'asc', q: '', selected: new Set() };
+// Kept across visits to the page (and language switches). `size: null`
+// until the operator picks one: the server's `page_size` setting decides.
+const view = { page: 1, size: null, state: '', sort: 'id', order: 'asc', q: '', selected: new Set() };
 
 export function render(main, ctx) {
   if (ctx.query.has('state')) {
@@ -32,6 +33,7 @@ export function render(main, ctx) {
   let stopped = false;
   let pollTimer = null;
   let following = false;
+  let hideTimer = null;
   let rows = [];
 
   const tableBox = h('div', {});
@@ -39,20 +41,30 @@ export function render(main, ctx) {
   const progressBox = h('div', { class: 'progress-box', hidden: true, 'aria-live': 'polite' });
   const selectionText = h('span', { class: 'muted' });
   const bulkButtons = [];
-  const bulk = (label, handler, cls = 'btn') => {
-    const b = h('button', { type: 'button', class: cls, onclick: handler }, label);
+  const bulk = (name, label, handler, cls = 'btn') => {
+    const b = h('button', { type: 'button', class: cls, onclick: handler, 'data-bulk': name }, label);
     bulkButtons.push(b);
     return b;
   };
 
   const stateSelect = select(STATES.map((s) => [s, s ? t(`state.${s}`) : t('keys.all_states')]), view.state, {
+    name: 'state',
     onchange: (e) => { view.state = e.target.value; view.page = 1; load(); },
   });
-  const search = h('input', { type: 'search', value: view.q, placeholder: t('keys.search_hint'), autocomplete: 'off' });
+  const search = h('input', { type: 'search', name: 'q', value: view.q, placeholder: t('keys.search_hint'), autocomplete: 'off' });
   search.addEventListener('input', debounce(() => { view.q = search.value.trim(); view.page = 1; load(); }, 300));
   const sizeSelect = select(SIZES.map((n) => [n, String(n)]), view.size, {
+    name: 'size',
     onchange: (e) => { view.size = Number(e.target.value); view.page = 1; load(); },
   });
+  /** Shows the size the server used, adding it to the choices when it is not one. */
+  const showSize = (size) => {
+    if (![...sizeSelect.options].some((o) => Number(o.value) === size)) {
+      const options = [...new Set([...SIZES, size])].sort((a, b) => a - b);
+      sizeSelect.replaceChildren(...options.map((n) => h('option', { value: n }, String(n))));
+    }
+    sizeSelect.value = String(size);
+  };
 
   main.append(
     h('div', { class: 'page-head' },
@@ -68,11 +80,11 @@ export function render(main, ctx) {
       field(t('keys.page_size'), sizeSelect)),
     h('div', { class: 'bulkbar', role: 'group', 'aria-label': t('keys.bulk') },
       selectionText,
-      bulk(t('keys.enable'), () => setEnabledMany(true)),
-      bulk(t('keys.disable'), () => setEnabledMany(false)),
-      bulk(t('keys.refresh_selected'), () => refresh([...view.selected])),
-      bulk(t('keys.delete'), deleteMany, 'btn btn-danger'),
-      bulk(t('keys.clear_selection'), () => { view.selected.clear(); drawTable(); }, 'btn btn-ghost')),
+      bulk('enable', t('keys.enable'), () => setEnabledMany(true)),
+      bulk('disable', t('keys.disable'), () => setEnabledMany(false)),
+      bulk('refresh', t('keys.refresh_selected'), () => refresh([...view.selected])),
+      bulk('delete', t('keys.delete'), deleteMany, 'btn btn-danger'),
+      bulk('clear', t('keys.clear_selection'), () => { view.selected.clear(); drawTable(); }, 'btn btn-ghost')),
     tableBox,
     pagerBox);
 
@@ -83,13 +95,14 @@ export function render(main, ctx) {
       }));
       if (stopped) return;
       rows = data.items || [];
-      const pages = Math.max(1, Math.ceil(data.total / view.size));
+      showSize(data.size);
+      const pages = Math.max(1, Math.ceil(data.total / data.size));
       if (view.page > pages && data.total > 0) {
         view.page = pages;
         return load();
       }
       drawTable();
-      pagerBox.replaceChildren(pager({ total: data.total, page: view.page, size: view.size, onPage: (p) => { view.page = p; load(); } }));
+      pagerBox.replaceChildren(pager({ total: data.total, page: view.page, size: data.size, onPage: (p) => { view.page = p; load(); } }));
     } catch (e) {
       toastError(e);
     }
@@ -222,7 +235,7 @@ export function render(main, ctx) {
       } else if (following) {
         following = false;
         toast(t('keys.refresh_done', { done: progress.done, invalid: progress.invalid, failed: progress.failed }), 'ok');
-        setTimeout(() => { progressBox.hidden = true; }, 3000);
+        hideTimer = setTimeout(() => { progressBox.hidden = true; }, 3000);
         load();
       }
     } catch (e) {
@@ -231,6 +244,7 @@ export function render(main, ctx) {
   }
 
   function showProgress(p) {
+    clearTimeout(hideTimer);
     progressBox.hidden = false;
     const pct = p.total ? Math.round((p.done / p.total) * 100) : (p.running ? 0 : 100);
     const fill = h('div', { class: 'progress-fill' });
@@ -248,5 +262,6 @@ export function render(main, ctx) {
   return () => {
     stopped = true;
     clearTimeout(pollTimer);
+    clearTimeout(hideTimer);
   };
 }

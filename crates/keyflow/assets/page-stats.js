@@ -90,9 +90,9 @@ export function render(main) {
     const grid = h('div', { class: 'chart-grid' });
     body.append(grid);
     const pending = [
-      chartCard(grid, t('stats.requests'), (box) => barChart(box, { title: t('stats.requests'), labels, stacked: true, format: fmtCompact,
+      chartCard(grid, t('stats.requests'), (box) => barChart(box, { title: t('stats.requests'), labels, stacked: true, integer: true, format: fmtCompact,
         series: [{ name: t('stats.ok'), values: rows.map((r) => r.success), color: '#16a34a' }, { name: t('stats.failed'), values: rows.map((r) => r.errors), color: '#dc2626' }] })),
-      chartCard(grid, t('stats.tokens'), (box) => lineChart(box, { title: t('stats.tokens'), labels, format: fmtCompact,
+      chartCard(grid, t('stats.tokens'), (box) => lineChart(box, { title: t('stats.tokens'), labels, integer: true, format: fmtCompact,
         series: [{ name: t('stats.total'), values: rows.map((r) => r.total_tokens) }, { name: t('stats.prompt'), values: rows.map((r) => r.prompt_tokens) }, { name: t('stats.completion'), values: rows.map((r) => r.completion_tokens) }] })),
       chartCard(grid, t('stats.spend'), (box) => barChart(box, { title: t('stats.spend'), labels, format: fmtCny,
         series: [{ name: t('stats.spend'), values: rows.map((r) => r.cost), color: '#f59e0b' }] })),

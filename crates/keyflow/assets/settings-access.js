@@ -104,9 +104,9 @@ function showOnce(created) {
 }
 
 export function passwordSection(signOut) {
-  const current = h('input', { type: 'password', autocomplete: 'current-password', required: true });
-  const next = h('input', { type: 'password', autocomplete: 'new-password', minlength: 8, required: true });
-  const again = h('input', { type: 'password', autocomplete: 'new-password', minlength: 8, required: true });
+  const current = h('input', { type: 'password', name: 'current', autocomplete: 'current-password', required: true });
+  const next = h('input', { type: 'password', name: 'new', autocomplete: 'new-password', minlength: 8, required: true, placeholder: t('password.hint') });
+  const again = h('input', { type: 'password', name: 'again', autocomplete: 'new-password', minlength: 8, required: true });
   const error = h('p', { class: 'alert alert-error', role: 'alert', hidden: true });
   const submit = async (event) => {
     event.preventDefault();
@@ -126,7 +126,7 @@ export function passwordSection(signOut) {
     h('h2', {}, t('password.title')),
     h('p', { class: 'muted small' }, t('password.intro')),
     h('form', { class: 'toolbar', onsubmit: submit },
-      field(t('password.current'), current), field(t('password.new'), next, t('password.hint')), field(t('password.again'), again),
+      field(t('password.current'), current), field(t('password.new'), next), field(t('password.again'), again),
       h('div', { class: 'field field-button' }, h('button', { type: 'submit', class: 'btn' }, t('password.submit')))),
     error);
 }

@@ -51,6 +51,22 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/session", get(account::session))
         .route("/api/public/dashboard", get(public::dashboard))
         .route("/api/public/login", post(public::guest_login))
+        .layer(axum::middleware::from_fn(no_challenge_for_pages))
+}
+
+/// Drops the `WWW-Authenticate` challenge from answers to the console's
+/// own requests (marked `X-Requested-With`): a challenge makes browsers
+/// open their password dialog over a `fetch()`. Scripts keep it.
+async fn no_challenge_for_pages(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let from_page = request.headers().contains_key("x-requested-with");
+    let mut response = next.run(request).await;
+    if from_page {
+        response.headers_mut().remove(http::header::WWW_AUTHENTICATE);
+    }
+    response
 }
 
 /// Paging shared by list endpoints: `?page=` from 1, `?size=`.

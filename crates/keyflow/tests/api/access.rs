@@ -259,3 +259,33 @@ async fn dashboard_follows_the_access_mode() {
     // A guest session is not an admin session.
     assert_eq!(t.http.get(format!("{}/api/keys", t.url)).header("cookie", &cookie).send().await.unwrap().status(), 401);
 }
+
+#[tokio::test]
+async fn console_requests_get_no_basic_challenge() {
+    let t = spawn_app().await;
+    let script = t.http.get(format!("{}/api/keys", t.url)).send().await.unwrap();
+    assert_eq!(script.status(), 401);
+    assert!(script.headers().contains_key("www-authenticate"), "scripts and people get the Basic challenge");
+    let page = t
+        .http
+        .get(format!("{}/api/session", t.url))
+        .header("x-requested-with", "keyflow-console")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 401);
+    assert!(!page.headers().contains_key("www-authenticate"), "a challenge would open the browser's dialog");
+    // Each failed console login counts once against the limit of five.
+    for _ in 0..4 {
+        let r = t
+            .http
+            .post(format!("{}/api/login", t.url))
+            .header("x-requested-with", "keyflow-console")
+            .json(&json!({"username": "admin", "password": "wrong"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    assert_eq!(login(&t, "admin").await.status(), 200, "four failures still allow the fifth try");
+}

@@ -64,6 +64,10 @@ impl Browser {
             "--hide-scrollbars".into(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        // Extra flags for a person debugging, e.g. `--force-dark-mode`.
+        if let Ok(extra) = std::env::var("KEYFLOW_BROWSER_ARGS") {
+            args.extend(extra.split_whitespace().map(str::to_string));
+        }
         let mut options = json!({ "prefs": { "intl.accept_languages": "en-US,en" } });
         match screen {
             Screen::Desktop => args.push("--window-size=1280,860".into()),

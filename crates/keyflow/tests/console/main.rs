@@ -12,6 +12,8 @@ mod helpers;
 
 mod assets;
 mod dashboard;
+mod login;
+mod management;
 mod phone;
 mod screenshots;
 mod walkthrough;

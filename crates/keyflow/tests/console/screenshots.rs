@@ -57,6 +57,7 @@ fn history(now_ms: i64, n_keys: i64) -> Vec<LogRow> {
             });
         }
     }
+    rows.sort_by_key(|r| r.ts_ms);
     rows
 }
 
@@ -108,26 +109,27 @@ async fn screenshots() {
 
     let browser = Browser::start(Screen::Desktop).await;
     browser.login(&app.url, "admin").await;
+    // Page, what shows it is ready, the tallest picture worth keeping.
     let shots = [
-        ("overview", "overview", ".state-legend"),
-        ("keys", "keys", ".keys-table tbody tr[data-id]"),
-        ("models", "models", ".models-table"),
-        ("logs", "logs", ".logs-table tbody tr[data-id]"),
-        ("stats", "stats", ".chart-hbar"),
-        ("settings", "settings", ".tokens-table tbody tr"),
+        ("overview", ".state-legend", 1400),
+        ("keys", ".keys-table tbody tr[data-id]", 1200),
+        ("models", ".models-table", 1700),
+        ("logs", ".logs-table tbody tr[data-id]", 1100),
+        ("stats", ".chart-hbar", 2000),
+        ("settings", ".tokens-table tbody tr", 2300),
     ];
-    for (file, page, ready) in shots {
+    for (page, ready, max) in shots {
         browser.client.set_window_size(1280, 860).await.expect("size");
         browser.page(page, ready).await;
         settle(&browser).await;
-        fit_height(&browser, 2400).await;
-        browser.screenshot(&out.join(format!("{file}.png"))).await;
+        fit_height(&browser, max).await;
+        browser.screenshot(&out.join(format!("{page}.png"))).await;
     }
     browser.client.set_window_size(1280, 860).await.expect("size");
     browser.goto(&format!("{}/dashboard", app.url)).await;
     browser.visible("[data-dashboard='data']").await;
     settle(&browser).await;
-    fit_height(&browser, 1600).await;
+    fit_height(&browser, 1100).await;
     browser.screenshot(&out.join("dashboard.png")).await;
     browser.stop().await;
 
@@ -136,6 +138,7 @@ async fn screenshots() {
     settle(&phone).await;
     phone.screenshot(&out.join("phone-overview.png")).await;
     phone.page("stats", ".chart-svg").await;
+    phone.js("document.querySelector('.chart-grid').scrollIntoView();", vec![]).await;
     settle(&phone).await;
     phone.screenshot(&out.join("phone-stats.png")).await;
     phone.stop().await;
@@ -155,10 +158,16 @@ async fn settle(browser: &Browser) {
         .expect("settle");
 }
 
-/// Grows the window to the page's height (up to `max`), for a full-page picture.
+/// Grows the viewport to the page's height (up to `max`), for a full-page
+/// picture. The window is a little taller than its viewport, so the
+/// difference is measured and added.
 async fn fit_height(browser: &Browser, max: u32) {
     let height = browser.js("return document.documentElement.scrollHeight;", vec![]).await;
     let height = (height.as_u64().unwrap_or(860) as u32).clamp(860, max);
     browser.client.set_window_size(1280, height).await.expect("size");
+    let inner = browser.js("return window.innerHeight;", vec![]).await.as_u64().unwrap_or(height as u64) as u32;
+    if inner < height {
+        browser.client.set_window_size(1280, height + (height - inner)).await.expect("size");
+    }
     settle(browser).await;
 }

@@ -25,6 +25,14 @@ async fn an_operator_runs_the_pool_from_the_console() {
     browser.text_contains("#login-error", "Wrong username or password").await;
     browser.login(&base, "admin").await;
     browser.text_contains("#whoami", "admin").await;
+    // Anything the page's Content-Security-Policy blocks is noted, to check at the end.
+    browser
+        .js(
+            "window.cspViolations = []; document.addEventListener('securitypolicyviolation', \
+             (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));",
+            vec![],
+        )
+        .await;
 
     // Import by paste: three good keys, one repeated, one malformed (too short), one unknown upstream.
     browser.page("keys", "[data-action='import']").await;
@@ -139,6 +147,9 @@ async fn an_operator_runs_the_pool_from_the_console() {
         .await
         .expect("fetch");
     assert_eq!(bare, json!(403), "a state change without X-CSRF-Token");
+
+    let violations = browser.js("return window.cspViolations;", vec![]).await;
+    assert_eq!(violations, json!([]), "the console breaks its own Content-Security-Policy");
 
     // Language: Chinese, remembered across a reload, then back.
     browser.choose(".topbar [data-lang-select]", "zh").await;
