@@ -6,6 +6,8 @@
 // Helpers serve many test files; not every file uses every helper.
 #![allow(dead_code)]
 
+#[path = "../common/mod.rs"]
+mod common;
 mod helpers;
 
 mod access;

@@ -3,46 +3,17 @@
 //! API calls the browser tests check the console's effects with.
 
 use keyflow::config::Config;
-use keyflow::App;
-use keyflow_mock::{MockConfig, MockServer};
+use keyflow_mock::MockConfig;
 use serde_json::{json, Value};
 
-pub struct TestApp {
-    pub app: Option<App>,
-    pub mock: MockServer,
-    pub url: String,
-    pub http: reqwest::Client,
-    pub dir: tempfile::TempDir,
-}
-
-/// A deterministic well-formed key for test number `i`.
-pub fn test_key(i: usize) -> String {
-    let mut n = i as u64 + 1;
-    let letters: String = (0..48)
-        .map(|_| {
-            n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (b'a' + ((n >> 33) % 26) as u8) as char
-        })
-        .collect();
-    format!("sk-{letters}")
-}
+pub use crate::common::{test_key, TestApp};
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
-    let mock = MockServer::start(MockConfig::default()).await.expect("mock starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = Config::default();
-    config.bind = "127.0.0.1:0".parse().expect("addr");
-    config.upstream_url = mock.url();
-    config.database_url = format!("sqlite://{}", dir.path().join("keyflow.db").display());
-    config.runtime.auto_refresh_interval_secs = 0;
-    configure(&mut config);
-    let app = App::start(config).await.expect("keyflow starts");
-    let url = app.url();
-    TestApp { app: Some(app), mock, url, http: reqwest::Client::new(), dir }
+    crate::common::spawn_app_with(MockConfig::default(), configure).await
 }
 
 impl TestApp {

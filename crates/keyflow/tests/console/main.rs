@@ -8,6 +8,8 @@
 #![allow(dead_code)]
 
 mod browser;
+#[path = "../common/mod.rs"]
+mod common;
 mod helpers;
 
 mod assets;
