@@ -119,6 +119,9 @@ pub async fn run_log_retention(state: AppState) {
     }
 }
 
+/// Keys tried at most to fetch the catalogue.
+const CATALOG_KEYS: usize = 5;
+
 /// Fetches the model catalogue with any usable key and labels each model
 /// with its type; then probes unknown chat models' price class.
 pub async fn refresh_catalog(state: &AppState) -> anyhow::Result<()> {
@@ -127,21 +130,35 @@ pub async fn refresh_catalog(state: &AppState) -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = state.settings();
-    let lease = state
-        .pool
-        .pick(&Pick {
+    let timeout = Duration::from_secs(settings.first_byte_timeout_secs.clamp(1, 60));
+    // Like any request, the fetch moves on to another key when one fails
+    // (a dead key answers 401 here too).
+    let mut tried = Vec::new();
+    let mut last_error = anyhow::anyhow!("no usable key to read the model list with");
+    let (key, all) = loop {
+        if tried.len() >= CATALOG_KEYS {
+            return Err(last_error);
+        }
+        let pick = Pick {
             model: "",
             class: ModelClass::Free,
-            exclude: &[],
+            exclude: &tried,
             session: None,
             strategy: crate::config::Strategy::Random,
             rpm_limit: None,
-        })
-        .context("no usable key to read the model list with")?;
-    let key = lease.key().secret.clone();
-    drop(lease);
-    let timeout = Duration::from_secs(settings.first_byte_timeout_secs.clamp(1, 60));
-    let all = fetch_list(state, &key, "/v1/models", timeout).await?;
+        };
+        let Some(lease) = state.pool.pick(&pick) else { return Err(last_error) };
+        let (id, key) = (lease.key().id, lease.key().secret.clone());
+        drop(lease);
+        match fetch_list(state, &key, "/v1/models", timeout).await {
+            Ok(all) => break (key, all),
+            Err(e) => {
+                tracing::debug!(key = %key, error = %e, "model list fetch failed; trying another key");
+                last_error = e;
+                tried.push(id);
+            }
+        }
+    };
     let mut by_sub = Vec::new();
     for (sub, _) in SUB_TYPES {
         let ids = fetch_list(state, &key, &format!("/v1/models?sub_type={sub}"), timeout)

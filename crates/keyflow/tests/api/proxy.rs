@@ -128,3 +128,26 @@ async fn unknown_paths_pass_through_and_aliases_resolve() {
     assert_eq!(response.status(), 404, "upstream's answer comes back as is");
     assert_eq!(t.mock.state().hits_on(&keys[0], "/v1/no/such/route"), 1);
 }
+
+#[tokio::test]
+async fn the_model_list_moves_past_a_dead_key() {
+    let t = spawn_app().await;
+    // Imported unchecked with a zero balance: a `free` key, tried first for
+    // the catalogue, which upstream does not know (401).
+    let dead = test_key(900);
+    let report: Value = t
+        .admin(reqwest::Method::POST, "/api/keys?validate=false")
+        .header("content-type", "text/plain")
+        .body(format!("{dead}(0.00)"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["added"], 1);
+    t.add_keys(0, 1, 10.0, "acct-a").await;
+    let models: Value = t.http.get(format!("{}/v1/models", t.url)).send().await.unwrap().json().await.unwrap();
+    assert!(!models["data"].as_array().unwrap().is_empty(), "{models}");
+    assert_eq!(t.mock.state().hits_on(&dead, "/v1/models"), 1, "the dead key was tried first");
+}
