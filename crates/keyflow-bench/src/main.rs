@@ -126,6 +126,12 @@ fn workspace_root() -> PathBuf {
     }
 }
 
+/// `path` made absolute: the children run in the scratch directory, where a
+/// relative path would not resolve.
+fn absolute(path: PathBuf) -> PathBuf {
+    std::fs::canonicalize(&path).unwrap_or(path)
+}
+
 /// The quick-mode value or the full one.
 fn choose<T>(quick: bool, quick_value: T, full_value: T) -> T {
     if quick {
@@ -186,8 +192,8 @@ impl Config {
             pool_keys: args.pool_keys.clamp(1, 1_000_000),
             big_pool_keys: args.big_pool_keys.unwrap_or(choose(quick, 10_000, 100_000)).clamp(1, 1_000_000),
             scenarios,
-            keyflow_bin: args.keyflow_bin.unwrap_or_else(|| release.join("keyflow")),
-            mock_bin: args.mock_bin.unwrap_or_else(|| release.join("keyflow-mock")),
+            keyflow_bin: absolute(args.keyflow_bin.unwrap_or_else(|| release.join("keyflow"))),
+            mock_bin: absolute(args.mock_bin.unwrap_or_else(|| release.join("keyflow-mock"))),
             nginx: !args.no_nginx,
             out: args.out.unwrap_or_else(|| {
                 if quick {
