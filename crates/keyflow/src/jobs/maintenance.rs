@@ -37,6 +37,9 @@ pub async fn run_pool_upkeep(state: AppState) {
                 Err(e) => tracing::warn!(error = %e, "reading the keys version failed"),
             }
         }
+        if n.is_multiple_of(20) {
+            state.meters.metrics.upkeep();
+        }
         if n.is_multiple_of(240) {
             state.pool.cooldowns().sweep();
         }

@@ -86,6 +86,12 @@ impl Cooldowns {
         wait
     }
 
+    /// Whether no scope is cooling at all (the common case): callers can
+    /// skip building the scope of each candidate.
+    pub fn is_empty(&self) -> bool {
+        self.len.load(Ordering::Relaxed) == 0
+    }
+
     /// When the scope may call the model again, if it is cooling now.
     pub fn cooling_until(&self, scope: &Scope, model: &str) -> Option<Instant> {
         if self.len.load(Ordering::Relaxed) == 0 {

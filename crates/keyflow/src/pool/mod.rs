@@ -181,7 +181,8 @@ impl KeyPool {
                     && !pick.exclude.contains(&e.id)
                     && pick.rpm_limit.is_none_or(|limit| e.rpm_has_room(limit, minute))
                     && !e.is_blocked_for(pick.model)
-                    && self.cooldowns.cooling_until(&Self::scope_of(e), pick.model).is_none()
+                    && (self.cooldowns.is_empty()
+                        || self.cooldowns.cooling_until(&Self::scope_of(e), pick.model).is_none())
             }
         };
         let groups: &[(KeyState, &snapshot::Group)] = match pick.class {

@@ -23,6 +23,10 @@ const EXACT_SCAN_LIMIT: usize = 256;
 const SAMPLE: usize = 16;
 /// Probes tried inside a tie run before falling back to its first accepted key.
 const TIE_PROBES: usize = 32;
+/// Rejected candidates an ordered walk passes before it switches to
+/// sampling: with much of the pool cooling for a model, walking on would
+/// make one pick cost the whole pool.
+const WALK_LIMIT: usize = 64;
 
 pub struct Selector<'a> {
     pub snapshot: &'a Snapshot,
@@ -73,6 +77,9 @@ impl Selector<'_> {
     fn walk_ordered(&self, order: &[u32], run_end: &[u32], reverse: bool, ok: impl Fn(u32) -> bool) -> Option<u32> {
         let n = order.len();
         for step in 0..n {
+            if step == WALK_LIMIT {
+                return sample_ordered(order, reverse, &ok);
+            }
             let pos = if reverse { n - 1 - step } else { step };
             if !ok(order[pos]) {
                 continue;
@@ -141,6 +148,25 @@ impl Selector<'_> {
             }
         }
         best.map(|(_, slot)| slot)
+    }
+}
+
+/// After a long run of rejected keys: the accepted key closest to the
+/// order's start among a random sample of positions beyond the walked
+/// part. Only when the sample finds none (nearly every key unusable) does
+/// it scan the rest, so a usable key is never missed.
+fn sample_ordered(order: &[u32], reverse: bool, ok: &impl Fn(u32) -> bool) -> Option<u32> {
+    let n = order.len();
+    let rest = n.saturating_sub(WALK_LIMIT);
+    if rest == 0 {
+        return None;
+    }
+    let mut rng = rand::rng();
+    let position = |i: usize| if reverse { n - 1 - (WALK_LIMIT + i) } else { WALK_LIMIT + i };
+    let best = (0..SAMPLE * 4).map(|_| rng.random_range(0..rest)).filter(|i| ok(order[position(*i)])).min();
+    match best {
+        Some(i) => Some(order[position(i)]),
+        None => (0..rest).map(position).map(|p| order[p]).find(|&slot| ok(slot)),
     }
 }
 

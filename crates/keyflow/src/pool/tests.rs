@@ -198,3 +198,26 @@ fn large_pools_stay_correct() {
         assert!(pick_id(&pool, strategy, ModelClass::Paid, &[]).is_some());
     }
 }
+
+#[test]
+fn a_mostly_cooling_pool_still_finds_the_usable_keys() {
+    let records: Vec<_> = (1..=20_000).map(|i| record(i, KeyState::Active, Some((i % 1000) as f64), i)).collect();
+    let pool = pool_of(&records);
+    // Every key but three cools down for the model.
+    for id in 1..=20_000 {
+        if ![7, 12_345, 19_999].contains(&id) {
+            pool.cooldowns().trip(Scope::Key(id), "m", LimitWindow::Minute, None);
+        }
+    }
+    for strategy in Strategy::ALL {
+        let id = pick_id(&pool, strategy, ModelClass::Paid, &[]);
+        assert!(matches!(id, Some(7 | 12_345 | 19_999)), "{strategy:?} picked {id:?}");
+    }
+    // Half the pool cooling: the pick stays near the top of the balance order.
+    let pool = pool_of(&records);
+    for id in (1..=20_000).filter(|id| id % 2 == 0) {
+        pool.cooldowns().trip(Scope::Key(id), "m", LimitWindow::Minute, None);
+    }
+    let top = pool.get(pick_id(&pool, Strategy::BalanceDesc, ModelClass::Paid, &[]).unwrap()).unwrap();
+    assert!(top.balance().unwrap() >= 990.0, "{:?}", top.balance());
+}

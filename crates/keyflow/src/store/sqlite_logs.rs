@@ -112,7 +112,9 @@ impl SqliteStore {
                     .push_bind(r.cost)
                     .push_bind(r.aborted as i64);
             });
-            q.build().execute(&mut *tx).await?;
+            // Not prepared for reuse: each batch size is another statement,
+            // and caching them all grew memory without bound under load.
+            q.build().persistent(false).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

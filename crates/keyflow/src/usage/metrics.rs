@@ -86,4 +86,10 @@ impl Metrics {
     pub fn render(&self) -> String {
         self.handle.render()
     }
+
+    /// Folds recorded histogram samples into their buckets. Without it the
+    /// samples pile up between scrapes (or forever, if nothing scrapes).
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
 }
