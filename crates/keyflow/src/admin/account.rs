@@ -20,21 +20,27 @@ pub struct LoginBody {
     password: String,
 }
 
+/// Gates every login form (admin and guest): same-site only, and not while
+/// this address is over its failed-login limit.
+pub(super) fn admit_login_attempt(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> ApiResult<()> {
+    if is_cross_site(headers) {
+        return Err(ApiError::Forbidden("cross-site login refused".into()));
+    }
+    state.sessions.check_rate(peer.ip()).map_err(|wait| {
+        ApiError::TooManyRequests(format!(
+            "too many failed logins from this address; try again in {} s",
+            wait.as_secs().max(1)
+        ))
+    })
+}
+
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Json(body): Json<LoginBody>,
 ) -> ApiResult<Response> {
-    if is_cross_site(&headers) {
-        return Err(ApiError::Forbidden("cross-site login refused".into()));
-    }
-    if let Err(wait) = state.sessions.check_rate(peer.ip()) {
-        return Err(ApiError::TooManyRequests(format!(
-            "too many failed logins from this address; try again in {} s",
-            wait.as_secs().max(1)
-        )));
-    }
+    admit_login_attempt(&state, peer, &headers)?;
     if !state.admin_auth.check(&body.username, &body.password) {
         state.sessions.note_failure(peer.ip());
         tracing::warn!(peer = %peer.ip(), "failed admin login");

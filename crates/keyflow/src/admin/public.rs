@@ -11,7 +11,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{admin_session, is_admin_basic, is_cross_site};
+use super::auth::{admin_session, is_admin_basic};
 use super::error::{ApiError, ApiResult};
 use super::session::{cookie, is_tls, set_cookie, Role, GUEST_COOKIE, GUEST_TTL};
 use crate::config::AccessControl;
@@ -74,18 +74,10 @@ pub async fn guest_login(
     headers: HeaderMap,
     Json(body): Json<GuestLogin>,
 ) -> ApiResult<Response> {
-    if is_cross_site(&headers) {
-        return Err(ApiError::Forbidden("cross-site login refused".into()));
-    }
+    super::account::admit_login_attempt(&state, peer, &headers)?;
     let settings = state.settings();
     if settings.access_control != AccessControl::Restricted {
         return Err(ApiError::BadRequest("guest login is only used when ACCESS_CONTROL is `restricted`".into()));
-    }
-    if let Err(wait) = state.sessions.check_rate(peer.ip()) {
-        return Err(ApiError::TooManyRequests(format!(
-            "too many failed attempts; try again in {} s",
-            wait.as_secs().max(1)
-        )));
     }
     let expected = settings.guest_password.as_deref().unwrap_or("");
     if expected.is_empty() || !constant_time_eq(body.password.as_bytes(), expected.as_bytes()) {
