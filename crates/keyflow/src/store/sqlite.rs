@@ -6,6 +6,7 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -141,19 +142,20 @@ impl Store for SqliteStore {
     }
 
     async fn load_keys(&self) -> StoreResult<Vec<KeyRecord>> {
-        let rows = sqlx::query(
+        // Streamed row by row: with 100,000 keys, holding every raw row and
+        // every record at once made a start-up peak the allocator kept.
+        let mut rows = sqlx::query(
             "SELECT id, secret, state, enabled, balance, charge_balance, account_id, usage_count, \
              last_error, checked_at, created_at, spent FROM keys ORDER BY id",
         )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let mut record = key_from_row(row)?;
-                record.secret = super::cipher::reveal(self.cipher.as_ref(), &record.secret)?;
-                Ok(record)
-            })
-            .collect()
+        .fetch(&self.pool);
+        let mut records = Vec::new();
+        while let Some(row) = rows.next().await {
+            let mut record = key_from_row(&row?)?;
+            record.secret = super::cipher::reveal(self.cipher.as_ref(), &record.secret)?;
+            records.push(record);
+        }
+        Ok(records)
     }
 
     async fn insert_keys(&self, keys: &[NewKey]) -> StoreResult<Vec<(KeyId, bool)>> {
