@@ -59,12 +59,7 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     let anthropic = request.uri().path() == "/v1/messages";
     // The one wait recording may cause: room in the log queue (backpressure).
     let slot = state.recorder.slot().await;
-    let outcome = Outcome {
-        started_at_ms: outcome::now_ms(),
-        route: request.uri().path().to_string(),
-        stream: false,
-        ..Default::default()
-    };
+    let outcome = Outcome { started_at_ms: outcome::now_ms(), stream: false, ..Default::default() };
     let mut pending = Pending { slot, outcome, started };
     match serve(&state, request, &mut pending).await {
         // A slot still held here belongs to an answer that recorded itself.
@@ -80,7 +75,11 @@ async fn serve(state: &AppState, request: Request, pending: &mut Pending) -> Res
     let started = pending.started;
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
-    let route = route::classify(&parts.method, path).ok_or_else(|| ProxyError::NotFound(format!("no route {path}")))?;
+    let Some(route) = route::classify(&parts.method, path) else {
+        // Only an unknown path is logged under the path the client sent.
+        pending.outcome.route = path.to_string();
+        return Err(ProxyError::NotFound(format!("no route {path}")));
+    };
     pending.outcome.route = route.upstream_path.clone();
     let client = auth::authenticate(state, &parts.headers, &mut pending.outcome.client)?;
     pending.outcome.client = client.name.clone();

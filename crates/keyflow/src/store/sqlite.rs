@@ -116,6 +116,15 @@ impl SqliteStore {
     }
 }
 
+fn pin_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Pin> {
+    Ok(Pin {
+        kind: row.try_get("kind")?,
+        resource_id: row.try_get("resource_id")?,
+        key_id: row.try_get("key_id")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
 fn key_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<KeyRecord> {
     let state: String = row.try_get("state")?;
     Ok(KeyRecord {
@@ -278,16 +287,7 @@ impl Store for SqliteStore {
 
     async fn load_pins(&self) -> StoreResult<Vec<Pin>> {
         let rows = sqlx::query("SELECT kind, resource_id, key_id, created_at FROM pins").fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Pin {
-                    kind: r.try_get("kind")?,
-                    resource_id: r.try_get("resource_id")?,
-                    key_id: r.try_get("key_id")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(pin_from_row).collect()
     }
 
     async fn find_pin(&self, kind: &str, resource_id: &str) -> StoreResult<Option<Pin>> {
@@ -297,15 +297,7 @@ impl Store for SqliteStore {
                 .bind(resource_id)
                 .fetch_optional(&self.pool)
                 .await?;
-        row.map(|r| {
-            Ok(Pin {
-                kind: r.try_get("kind")?,
-                resource_id: r.try_get("resource_id")?,
-                key_id: r.try_get("key_id")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(pin_from_row).transpose()
     }
 
     async fn insert_pins(&self, pins: &[Pin]) -> StoreResult<()> {
