@@ -55,6 +55,9 @@ pub enum Fault {
     GatewayTimeout,
     /// Waits this long, then answers normally.
     Slow(Duration),
+    /// 400 whose message repeats the caller's key, as a careless upstream
+    /// error might: a gateway must not relay it raw.
+    EchoKey,
     /// Answers 200 and sends `after_chunks` whole SSE frames (for chat the
     /// first frame is the role chunk; a non-stream answer sends half its
     /// bytes instead), then breaks the connection: the client sees an
@@ -77,7 +80,7 @@ impl Fault {
             Fault::ServerError => Some(ApiError::ServerError),
             Fault::Overloaded => Some(ApiError::Overloaded),
             Fault::GatewayTimeout => Some(ApiError::GatewayTimeout),
-            Fault::Slow(_) | Fault::DropMidStream { .. } | Fault::StallMidStream { .. } => None,
+            Fault::Slow(_) | Fault::EchoKey | Fault::DropMidStream { .. } | Fault::StallMidStream { .. } => None,
         }
     }
 }

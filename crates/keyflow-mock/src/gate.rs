@@ -135,6 +135,9 @@ pub(crate) async fn admit(State(state): State<MockState>, mut request: Request, 
     let mut breaker = None;
     match state.pick_fault(&caller.key, model.as_deref()) {
         Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
+        Some(Fault::EchoKey) => {
+            return ApiError::Invalid(format!("the api key {} may not call this model", caller.key)).into_response();
+        }
         Some(fault @ (Fault::DropMidStream { .. } | Fault::StallMidStream { .. })) => {
             breaker = Some(fault);
         }

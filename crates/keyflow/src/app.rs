@@ -83,6 +83,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         refresh: Default::default(),
         tokens,
         sessions: Default::default(),
+        logins: Default::default(),
         admin_auth,
         tracker,
         shutdown: CancellationToken::new(),
@@ -92,6 +93,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
+    let hosts = crate::edge::HostGuard::new(state.config.bind, &state.config.edge.allowed_hosts);
     Router::new()
         .route("/v1/{*rest}", any(crate::proxy::handle))
         .route("/health", get(crate::health::health))
@@ -99,6 +101,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::admin::router(state.clone()))
         .merge(crate::console::router())
         .layer(DefaultBodyLimit::max(limit))
+        // Outermost: a request for a name keyflow does not serve reaches nothing.
+        .layer(axum::middleware::from_fn_with_state(hosts, crate::edge::host::check_host))
         .with_state(state)
 }
 
@@ -136,16 +140,11 @@ impl App {
 
         let app = router(state.clone());
         let token = state.shutdown.clone();
+        let limits = crate::edge::ServeLimits::from_config(&state.config.edge);
         // The server task is joined by `shutdown` itself, so it stays off the
         // tracker that it must outlive.
         #[allow(clippy::disallowed_methods)]
-        let server = tokio::spawn(async move {
-            let service = app.into_make_service_with_connect_info::<SocketAddr>();
-            let serve = axum::serve(listener, service).with_graceful_shutdown(async move { token.cancelled().await });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "server stopped with an error");
-            }
-        });
+        let server = tokio::spawn(crate::edge::serve(listener, app, limits, token));
         tracing::info!(%addr, "keyflow listening");
         Ok(App { addr, state, server })
     }

@@ -1,64 +1,119 @@
-//! Key affinity: which key created each file, batch, voice and video job.
+//! Key affinity: which key created each file, batch, voice and video job,
+//! and for which client token.
 //!
 //! Held in memory for the request path and written behind to the store, so
 //! pins survive restarts and reach other instances sharing the database.
+//! With client tokens configured a resource belongs to the token that
+//! created it: another token is told it does not exist, and list unions
+//! show each token its own.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::RwLock;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::jobs::writer::{WriteOp, Writer};
 use crate::proxy::route::PinKind;
 use crate::store::{KeyId, Pin, Store, StoreResult};
 
+/// Who asks about a resource.
+#[derive(Debug, Clone, Copy)]
+pub enum Caller<'a> {
+    /// A client token (its display name), or `None` on an open gateway
+    /// (where nobody presents a token, so everyone sees everything).
+    Client(Option<&'a str>),
+    /// The admin sees every resource.
+    Admin,
+}
+
+#[derive(Debug, Clone)]
+struct Owner {
+    key_id: KeyId,
+    /// The token that created it; `None` for resources made on an open
+    /// gateway or before owners were recorded, which every caller may use.
+    client: Option<Arc<str>>,
+}
+
+impl Owner {
+    fn visible_to(&self, caller: Caller<'_>) -> bool {
+        match (caller, &self.client) {
+            // No identity: an open gateway, where every caller is the same.
+            (Caller::Admin | Caller::Client(None), _) | (_, None) => true,
+            (Caller::Client(Some(who)), Some(owner)) => who == &**owner,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Pins {
-    map: RwLock<HashMap<(&'static str, String), KeyId>>,
+    map: RwLock<HashMap<(&'static str, String), Owner>>,
 }
 
 impl Pins {
     pub fn load(&self, pins: Vec<Pin>) {
-        let Ok(mut map) = self.map.write() else { return };
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         for pin in pins {
             if let Some(kind) = kind_of(&pin.kind) {
-                map.insert((kind.as_str(), pin.resource_id), pin.key_id);
+                let owner = Owner { key_id: pin.key_id, client: pin.owner.map(Arc::from) };
+                map.insert((kind.as_str(), pin.resource_id), owner);
             }
         }
     }
 
-    pub fn get(&self, kind: PinKind, id: &str) -> Option<KeyId> {
-        self.map.read().ok()?.get(&(kind.as_str(), id.to_string())).copied()
+    fn get(&self, kind: PinKind, id: &str) -> Option<Owner> {
+        self.map.read().unwrap_or_else(PoisonError::into_inner).get(&(kind.as_str(), id.to_string())).cloned()
     }
 
-    /// The owner, asking the store when this instance has not seen the id
-    /// (another instance may have created it). Only misses reach the store.
-    pub async fn find(&self, store: &dyn Store, kind: PinKind, id: &str) -> StoreResult<Option<KeyId>> {
-        if let Some(key) = self.get(kind, id) {
-            return Ok(Some(key));
-        }
-        let found = store.find_pin(kind.as_str(), id).await?;
-        if let (Some(pin), Ok(mut map)) = (&found, self.map.write()) {
-            map.insert((kind.as_str(), id.to_string()), pin.key_id);
-        }
-        Ok(found.map(|p| p.key_id))
+    /// The key owning a resource the caller may use, asking the store when
+    /// this instance has not seen the id (another instance may have created
+    /// it). Only misses reach the store. Someone else's resource is `None`,
+    /// exactly like an unknown one.
+    pub async fn find(
+        &self,
+        store: &dyn Store,
+        kind: PinKind,
+        id: &str,
+        caller: Caller<'_>,
+    ) -> StoreResult<Option<KeyId>> {
+        let owner = match self.get(kind, id) {
+            Some(owner) => owner,
+            None => {
+                let Some(pin) = store.find_pin(kind.as_str(), id).await? else { return Ok(None) };
+                let owner = Owner { key_id: pin.key_id, client: pin.owner.map(Arc::from) };
+                self.map
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert((kind.as_str(), id.to_string()), owner.clone());
+                owner
+            }
+        };
+        Ok(owner.visible_to(caller).then_some(owner.key_id))
     }
 
-    pub fn record(&self, writer: &Writer, kind: PinKind, id: &str, key_id: KeyId) {
-        if let Ok(mut map) = self.map.write() {
-            map.insert((kind.as_str(), id.to_string()), key_id);
-        }
+    /// Whether the caller may see resource `id` in a list.
+    pub fn visible(&self, kind: PinKind, id: &str, caller: Caller<'_>) -> bool {
+        self.get(kind, id).is_some_and(|owner| owner.visible_to(caller))
+    }
+
+    pub fn record(&self, writer: &Writer, kind: PinKind, id: &str, key_id: KeyId, client: Option<Arc<str>>) {
+        let owner = Owner { key_id, client: client.clone() };
+        self.map.write().unwrap_or_else(PoisonError::into_inner).insert((kind.as_str(), id.to_string()), owner);
         writer.send(WriteOp::Pin(Pin {
             kind: kind.as_str().to_string(),
             resource_id: id.to_string(),
             key_id,
             created_at: crate::store::now_secs(),
+            owner: client.map(|c| c.to_string()),
         }));
     }
 
-    /// Keys owning at least one resource of `kind`, for list unions.
-    pub fn owners(&self, kind: PinKind) -> Vec<KeyId> {
-        let Ok(map) = self.map.read() else { return Vec::new() };
-        let owners: HashSet<KeyId> =
-            map.iter().filter(|((k, _), _)| *k == kind.as_str()).map(|(_, key)| *key).collect();
+    /// Keys owning at least one resource of `kind` the caller may see, for
+    /// list unions.
+    pub fn owners(&self, kind: PinKind, caller: Caller<'_>) -> Vec<KeyId> {
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        let owners: HashSet<KeyId> = map
+            .iter()
+            .filter(|((k, _), owner)| *k == kind.as_str() && owner.visible_to(caller))
+            .map(|(_, owner)| owner.key_id)
+            .collect();
         let mut owners: Vec<KeyId> = owners.into_iter().collect();
         owners.sort_unstable();
         owners
@@ -72,5 +127,27 @@ fn kind_of(name: &str) -> Option<PinKind> {
         "voice" => Some(PinKind::Voice),
         "video" => Some(PinKind::Video),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_belong_to_their_token() {
+        let pins = Pins::default();
+        pins.load(vec![
+            Pin { kind: "file".into(), resource_id: "f-a".into(), key_id: 1, created_at: 0, owner: Some("a".into()) },
+            Pin { kind: "file".into(), resource_id: "f-b".into(), key_id: 2, created_at: 0, owner: Some("b".into()) },
+            Pin { kind: "file".into(), resource_id: "f-old".into(), key_id: 3, created_at: 0, owner: None },
+        ]);
+        let a = Caller::Client(Some("a"));
+        assert!(pins.visible(PinKind::File, "f-a", a));
+        assert!(!pins.visible(PinKind::File, "f-b", a));
+        assert!(pins.visible(PinKind::File, "f-old", a));
+        assert_eq!(pins.owners(PinKind::File, a), vec![1, 3]);
+        assert_eq!(pins.owners(PinKind::File, Caller::Admin), vec![1, 2, 3]);
+        assert!(pins.visible(PinKind::File, "f-b", Caller::Client(None)), "an open gateway has no identities");
     }
 }

@@ -33,6 +33,8 @@ pub struct Inner {
     pub refresh: RefreshProgress,
     pub tokens: crate::tokens::ClientTokens,
     pub sessions: crate::admin::session::Sessions,
+    /// Failed credentials per client address, for every way in.
+    pub logins: crate::admin::limiter::FailedLogins,
     pub admin_auth: crate::admin::password::AdminAuth,
     pub tracker: TaskTracker,
     pub shutdown: CancellationToken,

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::auth::{admin_session, is_cross_site};
 use super::error::{ApiError, ApiResult};
+use super::limiter::{locked_out_message, Way};
 use super::session::{cookie, is_tls, set_cookie, Role, ADMIN_COOKIE, ADMIN_TTL};
 use crate::state::AppState;
 
@@ -26,12 +27,7 @@ pub(super) fn admit_login_attempt(state: &AppState, peer: SocketAddr, headers: &
     if is_cross_site(headers) {
         return Err(ApiError::Forbidden("cross-site login refused".into()));
     }
-    state.sessions.check_rate(peer.ip()).map_err(|wait| {
-        ApiError::TooManyRequests(format!(
-            "too many failed logins from this address; try again in {} s",
-            wait.as_secs().max(1)
-        ))
-    })
+    state.logins.check(peer.ip()).map_err(|wait| ApiError::TooManyRequests(locked_out_message(wait)))
 }
 
 pub async fn login(
@@ -41,12 +37,11 @@ pub async fn login(
     Json(body): Json<LoginBody>,
 ) -> ApiResult<Response> {
     admit_login_attempt(&state, peer, &headers)?;
-    if !state.admin_auth.check(&body.username, &body.password) {
-        state.sessions.note_failure(peer.ip());
-        tracing::warn!(peer = %peer.ip(), "failed admin login");
+    if !state.admin_auth.verify(&body.username, &body.password).await {
+        state.logins.failed(peer.ip(), Way::LoginForm);
         return Err(ApiError::Unauthorized);
     }
-    state.sessions.note_success(peer.ip());
+    state.logins.succeeded(peer.ip());
     let (value, session) = state.sessions.create(Role::Admin, &body.username);
     let cookie = set_cookie(ADMIN_COOKIE, &value, ADMIN_TTL, is_tls(&headers));
     Ok(([(http::header::SET_COOKIE, cookie)], Json(json!({"username": session.username, "csrf_token": session.csrf})))
@@ -75,9 +70,13 @@ pub struct PasswordBody {
 /// Changes the admin password and revokes every admin session.
 pub async fn change_password(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(body): Json<PasswordBody>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    if !state.admin_auth.check(state.admin_auth.username(), &body.current) {
+    // The current password is a credential too: guesses count.
+    state.logins.check(peer.ip()).map_err(|wait| ApiError::TooManyRequests(locked_out_message(wait)))?;
+    if !state.admin_auth.verify(state.admin_auth.username(), &body.current).await {
+        state.logins.failed(peer.ip(), Way::LoginForm);
         return Err(ApiError::BadRequest("the current password is wrong".into()));
     }
     if body.new.chars().count() < 8 {

@@ -2,30 +2,61 @@
 //! or by HTTP Basic (scripts). State-changing calls from another site are
 //! refused whatever the credentials.
 
-use axum::extract::{Request, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
 use http::Method;
 
 use super::error::ApiError;
+use super::limiter::{locked_out_message, Way};
 use super::session::{cookie, Role, ADMIN_COOKIE};
 use crate::state::AppState;
 
-/// Whether the headers carry the admin's HTTP Basic credentials.
-pub fn is_admin_basic(state: &AppState, headers: &http::HeaderMap) -> bool {
-    let Some(value) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let Some(encoded) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")) else {
-        return false;
-    };
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
-        return false;
-    };
-    let Ok(text) = String::from_utf8(decoded) else { return false };
-    let Some((user, password)) = text.split_once(':') else { return false };
-    state.admin_auth.check(user, password)
+/// The user name and password of an HTTP Basic `Authorization` header.
+fn basic_credentials(headers: &http::HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// The client address of a request (unspecified when served without one,
+/// as in router tests).
+pub fn peer_ip(extensions: &http::Extensions) -> IpAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |ConnectInfo(addr)| addr.ip())
+}
+
+/// Whether the headers carry the admin's HTTP Basic credentials. Wrong ones
+/// count against the address's failed-login limit; while it is locked out
+/// the answer is `429` without a check.
+pub async fn admin_by_basic(state: &AppState, peer: IpAddr, headers: &http::HeaderMap) -> Result<bool, ApiError> {
+    let Some((user, password)) = basic_credentials(headers) else { return Ok(false) };
+    state.logins.check(peer).map_err(|wait| ApiError::TooManyRequests(locked_out_message(wait)))?;
+    if state.admin_auth.verify(&user, &password).await {
+        state.logins.succeeded(peer);
+        Ok(true)
+    } else {
+        state.logins.failed(peer, Way::Basic);
+        Ok(false)
+    }
+}
+
+/// Whether the request comes from the admin: a console session or HTTP Basic.
+pub async fn is_admin(state: &AppState, peer: IpAddr, headers: &http::HeaderMap) -> Result<bool, ApiError> {
+    if admin_session(state, headers).is_some() {
+        return Ok(true);
+    }
+    admin_by_basic(state, peer, headers).await
 }
 
 /// The admin session of the request, if its cookie names a live one.
@@ -38,15 +69,19 @@ fn is_unsafe(method: &Method) -> bool {
 }
 
 /// A browser's `Origin` (or `Referer`) naming another host than the one
-/// addressed: a cross-site request.
+/// addressed: a cross-site request. `Origin: null` (sandboxed frames,
+/// `data:` pages) is cross-site too. A request with neither header is a
+/// script's, not a page's. The `Host` itself was checked by
+/// `edge::host`, so a rebound domain never gets this far.
 pub fn is_cross_site(headers: &http::HeaderMap) -> bool {
     let host = headers.get(http::header::HOST).and_then(|v| v.to_str().ok());
-    let origin = headers
-        .get(http::header::ORIGIN)
-        .or_else(|| headers.get(http::header::REFERER))
-        .and_then(|v| v.to_str().ok())
-        .filter(|o| *o != "null");
-    match (origin, host) {
+    let origin = headers.get(http::header::ORIGIN).or_else(|| headers.get(http::header::REFERER));
+    let Some(origin) = origin else { return false };
+    let Ok(origin) = origin.to_str() else { return true };
+    if origin.trim().eq_ignore_ascii_case("null") {
+        return true;
+    }
+    match (Some(origin), host) {
         (Some(origin), Some(host)) => {
             let after_scheme = origin.split_once("://").map(|(_, rest)| rest).unwrap_or(origin);
             let origin_host = after_scheme.split('/').next().unwrap_or("");
@@ -65,7 +100,7 @@ pub async fn require_admin(State(state): State<AppState>, request: Request, next
     if unsafe_method && is_cross_site(headers) {
         return Err(ApiError::Forbidden("cross-site request refused".into()));
     }
-    if is_admin_basic(&state, headers) {
+    if admin_by_basic(&state, peer_ip(request.extensions()), headers).await? {
         return Ok(next.run(request).await);
     }
     let Some(session) = admin_session(&state, headers) else {

@@ -2,9 +2,10 @@
 //! the caller on the server.
 
 mod account;
-mod auth;
+pub(crate) mod auth;
 pub mod error;
 mod keys;
+pub mod limiter;
 mod logs;
 pub use keys::view as key_view;
 mod models;
@@ -20,7 +21,7 @@ use axum::Router;
 
 use crate::state::AppState;
 
-pub use auth::is_admin_basic;
+pub use auth::{is_admin, peer_ip};
 pub use logs::parse_time;
 pub use stats::queue_depth;
 
@@ -46,12 +47,20 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/password", post(account::change_password))
         .route_layer(axum::middleware::from_fn_with_state(state, auth::require_admin))
         // Reachable without admin credentials; each checks what it needs.
-        .route("/api/login", post(account::login))
-        .route("/api/logout", post(account::logout))
+        .route("/api/login", post(account::login).layer(small_body()))
+        .route("/api/logout", post(account::logout).layer(small_body()))
         .route("/api/session", get(account::session))
         .route("/api/public/dashboard", get(public::dashboard))
-        .route("/api/public/login", post(public::guest_login))
+        .route("/api/public/login", post(public::guest_login).layer(small_body()))
         .layer(axum::middleware::from_fn(no_challenge_for_pages))
+}
+
+/// Bodies of the routes anyone may call are a user name and a password:
+/// nobody unauthenticated gets to make keyflow buffer megabytes.
+const UNAUTHENTICATED_BODY_LIMIT: usize = 16 << 10;
+
+fn small_body() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(UNAUTHENTICATED_BODY_LIMIT)
 }
 
 /// Drops the `WWW-Authenticate` challenge from answers to the console's

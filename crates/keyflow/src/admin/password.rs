@@ -1,7 +1,10 @@
 //! The admin password: from configuration until changed in the console,
 //! then a PBKDF2 hash in the store (which wins from then on).
+//!
+//! PBKDF2 costs tens of milliseconds of CPU by design, so it runs on the
+//! blocking pool, never on the async workers that serve traffic.
 
-use std::sync::RwLock;
+use std::sync::{PoisonError, RwLock};
 
 use pbkdf2::pbkdf2_hmac;
 use rand::distr::{Alphanumeric, SampleString};
@@ -66,9 +69,7 @@ impl AdminAuth {
             .load_value(STORED)
             .await?
             .and_then(|v| v.split_once('$').and_then(|(salt, hash)| Some((salt.to_string(), unhex(hash)?))));
-        if let Ok(mut stored) = self.stored.write() {
-            *stored = parsed;
-        }
+        *self.stored.write().unwrap_or_else(PoisonError::into_inner) = parsed;
         Ok(())
     }
 
@@ -77,23 +78,26 @@ impl AdminAuth {
     }
 
     /// Checks admin credentials in time independent of where they differ.
-    pub fn check(&self, username: &str, password: &str) -> bool {
+    /// A password already verified is recognised by a cheap peppered hash;
+    /// anything else against a stored hash runs PBKDF2 on the blocking pool.
+    pub async fn verify(&self, username: &str, password: &str) -> bool {
         let user_ok = constant_time_eq(username.as_bytes(), self.username.as_bytes());
         let fast = self.peppered(password);
-        if let Ok(Some(known)) = self.verified.read().map(|v| *v) {
-            if constant_time_eq(&known, &fast) {
-                return user_ok;
-            }
+        let known = *self.verified.read().unwrap_or_else(PoisonError::into_inner);
+        if known.is_some_and(|known| constant_time_eq(&known, &fast)) {
+            return user_ok;
         }
-        let stored = self.stored.read().ok().and_then(|s| s.clone());
+        let stored = self.stored.read().unwrap_or_else(PoisonError::into_inner).clone();
         let password_ok = match stored {
-            Some((salt, hash)) => constant_time_eq(&derive(password, &salt), &hash),
+            Some((salt, hash)) => {
+                let password = password.to_string();
+                let derived = tokio::task::spawn_blocking(move || derive(&password, &salt)).await;
+                derived.is_ok_and(|derived| constant_time_eq(&derived, &hash))
+            }
             None => constant_time_eq(password.as_bytes(), self.configured.expose().as_bytes()),
         };
         if password_ok {
-            if let Ok(mut v) = self.verified.write() {
-                *v = Some(fast);
-            }
+            *self.verified.write().unwrap_or_else(PoisonError::into_inner) = Some(fast);
         }
         user_ok & password_ok
     }
@@ -101,14 +105,13 @@ impl AdminAuth {
     /// Stores a new password (hashed); the caller revokes sessions.
     pub async fn change(&self, store: &dyn Store, new_password: &str) -> StoreResult<()> {
         let salt = Alphanumeric.sample_string(&mut rand::rng(), 22);
-        let hash = derive(new_password, &salt);
+        let (password, salt_for_hash) = (new_password.to_string(), salt.clone());
+        let hash = tokio::task::spawn_blocking(move || derive(&password, &salt_for_hash))
+            .await
+            .map_err(|e| crate::store::StoreError::Secret(format!("hashing the password failed: {e}")))?;
         store.save_value(STORED, &format!("{salt}${}", hex(&hash))).await?;
-        if let Ok(mut stored) = self.stored.write() {
-            *stored = Some((salt, hash));
-        }
-        if let Ok(mut v) = self.verified.write() {
-            *v = None;
-        }
+        *self.stored.write().unwrap_or_else(PoisonError::into_inner) = Some((salt, hash));
+        *self.verified.write().unwrap_or_else(PoisonError::into_inner) = None;
         Ok(())
     }
 }

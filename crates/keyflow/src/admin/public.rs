@@ -11,26 +11,27 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{admin_session, is_admin_basic};
+use super::auth::is_admin;
 use super::error::{ApiError, ApiResult};
+use super::limiter::Way;
 use super::session::{cookie, is_tls, set_cookie, Role, GUEST_COOKIE, GUEST_TTL};
 use crate::config::AccessControl;
 use crate::secret::constant_time_eq;
 use crate::state::AppState;
 
-fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
-    admin_session(state, headers).is_some() || is_admin_basic(state, headers)
-}
-
-pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn dashboard(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let settings = state.settings();
     let allowed = match settings.access_control {
         AccessControl::Open => true,
         AccessControl::Restricted => {
-            is_admin(&state, &headers)
-                || cookie(&headers, GUEST_COOKIE).and_then(|v| state.sessions.get(v, Role::Guest)).is_some()
+            cookie(&headers, GUEST_COOKIE).and_then(|v| state.sessions.get(v, Role::Guest)).is_some()
+                || is_admin(&state, peer.ip(), &headers).await?
         }
-        AccessControl::Private => is_admin(&state, &headers),
+        AccessControl::Private => is_admin(&state, peer.ip(), &headers).await?,
     };
     if !allowed {
         let (status, code, message) = match settings.access_control {
@@ -81,10 +82,10 @@ pub async fn guest_login(
     }
     let expected = settings.guest_password.as_deref().unwrap_or("");
     if expected.is_empty() || !constant_time_eq(body.password.as_bytes(), expected.as_bytes()) {
-        state.sessions.note_failure(peer.ip());
+        state.logins.failed(peer.ip(), Way::GuestLogin);
         return Err(ApiError::Unauthorized);
     }
-    state.sessions.note_success(peer.ip());
+    state.logins.succeeded(peer.ip());
     // The cookie is a random session id: it holds nothing of the password.
     let (value, _) = state.sessions.create(Role::Guest, "guest");
     let cookie = set_cookie(GUEST_COOKIE, &value, GUEST_TTL, is_tls(&headers));

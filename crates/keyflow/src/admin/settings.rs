@@ -58,6 +58,13 @@ pub async fn save(state: &AppState, settings: RuntimeSettings) -> ApiResult<()> 
     let json = serde_json::to_string(&settings).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     state.store.save_settings(&json).await?;
     state.upstream.apply(&settings);
-    state.settings.store(std::sync::Arc::new(settings));
+    let previous = state.settings.swap(std::sync::Arc::new(settings));
+    let current = state.settings();
+    // A guest session was granted for the old password (or the old mode):
+    // changing either ends every guest session.
+    if previous.guest_password != current.guest_password || previous.access_control != current.access_control {
+        state.sessions.revoke_all(super::session::Role::Guest);
+        tracing::info!("guest password or dashboard access changed; guest sessions ended");
+    }
     Ok(())
 }

@@ -128,6 +128,48 @@ pub const MAX_BODY_BYTES: SettingInfo = boot(
     "64MiB",
     "request body limit: bytes, or 512k, 64MiB, 10MB...",
 );
+pub const ALLOWED_HOSTS: SettingInfo = boot(
+    "allowed_hosts",
+    &["ALLOWED_HOSTS"],
+    None,
+    "none: loopback names and IP addresses only",
+    "host names served besides localhost and IP literals, comma list (checked on loopback binds, or whenever set)",
+);
+pub const METRICS_TOKEN: SettingInfo = hidden(boot(
+    "metrics_token",
+    &["METRICS_TOKEN"],
+    None,
+    "none: admin credentials",
+    "bearer token that may read /metrics and the full /health in private mode",
+));
+pub const MAX_CONNECTIONS: SettingInfo = boot(
+    "max_connections",
+    &["MAX_CONNECTIONS"],
+    None,
+    "16384",
+    "open client connections at most; more are answered 503 and closed",
+);
+pub const HEADER_TIMEOUT: SettingInfo = boot(
+    "header_timeout_secs",
+    &["HEADER_TIMEOUT"],
+    None,
+    "30",
+    "seconds a client has to send a request head; also how long an idle keep-alive connection stays open",
+);
+pub const BODY_TIMEOUT: SettingInfo = boot(
+    "body_timeout_secs",
+    &["BODY_TIMEOUT"],
+    None,
+    "30",
+    "longest pause inside a request body, seconds; after it the body must average MIN_BODY_RATE",
+);
+pub const MIN_BODY_RATE: SettingInfo = boot(
+    "min_body_rate",
+    &["MIN_BODY_RATE"],
+    None,
+    "1k",
+    "slowest average request-body rate accepted, bytes per second (0 = no minimum)",
+);
 pub const SECRET: SettingInfo =
     hidden(boot("secret", &["KEYFLOW_SECRET"], None, "none", "encrypts stored keys at rest"));
 pub const LOG_LEVEL: SettingInfo = boot(
@@ -273,6 +315,12 @@ pub const SETTINGS: &[SettingInfo] = &[
     FREE_MODEL_TEST_KEY,
     PURGE_INVALID,
     MAX_BODY_BYTES,
+    ALLOWED_HOSTS,
+    METRICS_TOKEN,
+    MAX_CONNECTIONS,
+    HEADER_TIMEOUT,
+    BODY_TIMEOUT,
+    MIN_BODY_RATE,
     SECRET,
     LOG_LEVEL,
     KEY_STRATEGY,

@@ -33,6 +33,12 @@ pub struct FileConfig {
     pub free_model_test_key: Option<SecretText>,
     pub purge_invalid: Option<bool>,
     pub max_body_bytes: Option<SizeText>,
+    pub allowed_hosts: Option<TextList>,
+    pub metrics_token: Option<SecretText>,
+    pub max_connections: Option<usize>,
+    pub header_timeout_secs: Option<u64>,
+    pub body_timeout_secs: Option<u64>,
+    pub min_body_rate: Option<SizeText>,
     pub secret: Option<SecretText>,
     pub log_level: Option<String>,
 

@@ -61,6 +61,8 @@ pub struct Config {
     pub free_model_test_key: Option<Secret>,
     pub purge_invalid: bool,
     pub max_body_bytes: usize,
+    /// Limits of the client-facing server (timeouts, connections, hosts).
+    pub edge: EdgeConfig,
     /// Encrypts stored keys at rest.
     pub secret: Option<Secret>,
     /// A `tracing` filter directive.
@@ -88,6 +90,7 @@ impl Default for Config {
             free_model_test_key: None,
             purge_invalid: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            edge: EdgeConfig::default(),
             secret: None,
             log_level: "info".to_string(),
             config_file: None,
@@ -114,6 +117,36 @@ impl Config {
     /// Where `key` (a file key such as `max_retries`) came from.
     pub fn origin(&self, key: &str) -> Origin {
         self.origins.get(key).cloned().unwrap_or(Origin::Default)
+    }
+}
+
+/// The client-facing server's limits (SPEC §10): who may be served and how
+/// long a client may hold resources before sending a whole request.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    /// Host names served besides loopback names and IP literals (lowercase).
+    pub allowed_hosts: Vec<String>,
+    /// Bearer token for `/metrics` and the full `/health` in private mode.
+    pub metrics_token: Option<Secret>,
+    pub max_connections: usize,
+    /// Request head (and idle keep-alive) timeout.
+    pub header_timeout: std::time::Duration,
+    /// Longest pause inside a request body.
+    pub body_timeout: std::time::Duration,
+    /// Slowest average request-body rate after `body_timeout`, bytes/s; 0 = none.
+    pub min_body_rate: u64,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            allowed_hosts: Vec::new(),
+            metrics_token: None,
+            max_connections: 16_384,
+            header_timeout: std::time::Duration::from_secs(30),
+            body_timeout: std::time::Duration::from_secs(30),
+            min_body_rate: 1024,
+        }
     }
 }
 

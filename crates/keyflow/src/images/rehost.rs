@@ -2,6 +2,11 @@
 //! an operator may have each image copied to a Lsky Pro server and/or its
 //! link shortened. Each step falls back to the link it was given, and the
 //! original link is always kept beside the new one.
+//!
+//! The image is downloaded only from upstream's own origin or from public
+//! addresses ([`guard`]), and every answer is read with a size cap.
+
+mod guard;
 
 use std::time::Duration;
 
@@ -18,6 +23,8 @@ const TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
 const SHORTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Generated images are a few MB; refuse to buffer anything much larger.
 const MAX_IMAGE_BYTES: usize = 32 << 20;
+/// Lsky Pro and short-link answers are small JSON documents.
+const MAX_ANSWER_BYTES: usize = 64 << 10;
 
 /// An image link as shown to the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +46,7 @@ pub async fn rehost(state: &AppState, settings: &ImageSettings, original: &str) 
     let mut url = original.to_string();
     let client = state.upstream.client();
     if let (true, Some(lsky), Some(token)) = (settings.use_lsky_pro, &settings.lsky_url, &settings.lsky_token) {
-        match upload_to_lsky(&client, lsky, token, original).await {
+        match upload_to_lsky(state, &client, lsky, token, original).await {
             Ok(hosted) => url = hosted,
             Err(e) => tracing::warn!(error = %e, "Lsky Pro upload failed; keeping upstream's link"),
         }
@@ -54,8 +61,14 @@ pub async fn rehost(state: &AppState, settings: &ImageSettings, original: &str) 
 }
 
 /// Downloads the image and uploads it to Lsky Pro's `/api/v1/upload`.
-async fn upload_to_lsky(client: &reqwest::Client, base: &str, token: &str, image_url: &str) -> Result<String, String> {
-    let (image, content_type) = download(client, image_url).await?;
+async fn upload_to_lsky(
+    state: &AppState,
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    image_url: &str,
+) -> Result<String, String> {
+    let (image, content_type) = download(state, image_url).await?;
     let boundary = format!("keyflow-{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
     let body = multipart_file(&boundary, &image, &content_type);
     let base = base.trim_end_matches('/');
@@ -71,7 +84,9 @@ async fn upload_to_lsky(client: &reqwest::Client, base: &str, token: &str, image
         .await
         .map_err(|e| format!("upload: {}", describe(&e)))?;
     let status = response.status();
-    let answer: Value = response.json().await.map_err(|e| format!("upload answer ({status}): {}", describe(&e)))?;
+    let answer = read_answer(response, TRANSFER_TIMEOUT).await.map_err(|e| format!("upload answer ({status}): {e}"))?;
+    let answer: Value =
+        serde_json::from_slice(&answer).map_err(|e| format!("upload answer ({status}) is not JSON: {e}"))?;
     let hosted = answer.pointer("/data/links/url").and_then(Value::as_str).filter(|u| is_http(u));
     match (answer.get("status").and_then(Value::as_bool), hosted) {
         (Some(true), Some(url)) => Ok(url.to_string()),
@@ -82,12 +97,27 @@ async fn upload_to_lsky(client: &reqwest::Client, base: &str, token: &str, image
     }
 }
 
-/// The image bytes and their content type.
-async fn download(client: &reqwest::Client, url: &str) -> Result<(Bytes, String), String> {
-    let response =
-        client.get(url).timeout(TRANSFER_TIMEOUT).send().await.map_err(|e| format!("download: {}", describe(&e)))?;
+/// The image bytes and their content type. Links on the configured
+/// upstream's origin (trusted, and where a local test upstream serves its
+/// images) use the upstream client; any other link goes through the client
+/// that connects to public addresses only.
+async fn download(state: &AppState, url: &str) -> Result<(Bytes, String), String> {
+    let link = reqwest::Url::parse(url).map_err(|e| format!("download: not a link: {e}"))?;
+    let upstream = reqwest::Url::parse(state.upstream.base()).ok();
+    let request = if upstream.is_some_and(|base| guard::same_origin(&base, &link)) {
+        state.upstream.client().get(link)
+    } else {
+        guard::check_url(&link).map_err(|e| format!("download refused: {e}"))?;
+        guard::public_client()?.get(link)
+    };
+    let response = request.timeout(TRANSFER_TIMEOUT).send().await.map_err(|e| format!("download: {}", describe(&e)))?;
     if !response.status().is_success() {
         return Err(format!("download answered {}", response.status()));
+    }
+    // Refused before reading when the size is announced; counted while
+    // streaming otherwise (`read_body`).
+    if response.content_length().is_some_and(|n| n > MAX_IMAGE_BYTES as u64) {
+        return Err(format!("download: image larger than {MAX_IMAGE_BYTES} bytes"));
     }
     let content_type = response
         .headers()
@@ -137,8 +167,14 @@ async fn shorten(client: &reqwest::Client, service: &str, long: &str) -> Result<
     if !status.is_success() {
         return Err(format!("short-link service answered {status}"));
     }
-    let body = response.bytes().await.map_err(|e| format!("short link: {}", describe(&e)))?;
+    let body = read_answer(response, SHORTEN_TIMEOUT).await.map_err(|e| format!("short link: {e}"))?;
     short_url_in(&body, long).ok_or_else(|| "no short link in the service's answer".to_string())
+}
+
+/// A Lsky Pro or short-link answer, at most [`MAX_ANSWER_BYTES`]: a
+/// misbehaving service must not make the gateway buffer an endless body.
+async fn read_answer(response: reqwest::Response, timeout: Duration) -> Result<Bytes, String> {
+    crate::upstream::read_body(response, MAX_ANSWER_BYTES, timeout).await.map_err(|e| e.to_string())
 }
 
 /// Where short-link services put the link: liberal, since every one differs.

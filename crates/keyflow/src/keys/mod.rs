@@ -9,7 +9,7 @@ pub mod validate;
 
 use serde::Serialize;
 
-pub use refresh::{refresh, start_refresh, RefreshProgress, RefreshSummary};
+pub use refresh::{recheck, refresh, start_refresh, RefreshProgress, RefreshSummary};
 
 use crate::pool::import::parse_keys;
 use crate::secret::mask;

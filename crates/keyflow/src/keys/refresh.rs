@@ -20,6 +20,8 @@ const ATTEMPTS: u32 = 4;
 
 #[derive(Default)]
 pub struct RefreshProgress {
+    /// Keys being re-validated one by one after an ambiguous 401.
+    rechecking: std::sync::Mutex<HashSet<KeyId>>,
     running: AtomicBool,
     total: AtomicUsize,
     done: AtomicUsize,
@@ -78,6 +80,29 @@ pub fn start_refresh(state: &AppState, ids: Option<Vec<KeyId>>) -> bool {
         }
     });
     true
+}
+
+/// Re-validates one key in the background after an answer that may or may
+/// not mean it is dead: a 401 on a route where the client's own request can
+/// cause one (an unknown pass-through path, someone else's resource). Only
+/// upstream's verdict on the key itself condemns it. One check per key at a time.
+pub fn recheck(state: &AppState, id: KeyId) {
+    let mut rechecking = state.refresh.rechecking.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !rechecking.insert(id) {
+        return;
+    }
+    drop(rechecking);
+    let job_state = state.clone();
+    state.tracker.spawn(async move {
+        match refresh(&job_state, Some(vec![id]), None).await {
+            Ok(summary) if !summary.invalid_ids.is_empty() => {
+                tracing::warn!(key_id = id, "re-validation after a 401 found the key invalid");
+            }
+            Ok(_) => tracing::debug!(key_id = id, "re-validation after a 401: the key is not dead"),
+            Err(e) => tracing::warn!(key_id = id, error = %e, "re-validating a key failed"),
+        }
+        job_state.refresh.rechecking.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+    });
 }
 
 /// Validates `ids` (all keys when `None`) and applies the results.

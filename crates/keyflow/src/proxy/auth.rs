@@ -14,6 +14,33 @@ pub struct Client {
     /// A display name for logs (`env:1`, `free:1`, or none when open).
     pub name: Option<Arc<str>>,
     pub free_only: bool,
+    /// The admin (HTTP Basic credentials): sees every client's resources.
+    pub admin: bool,
+}
+
+impl Client {
+    /// Who this client is to pinned resources.
+    pub fn caller(&self) -> crate::pins::Caller<'_> {
+        if self.admin {
+            crate::pins::Caller::Admin
+        } else {
+            crate::pins::Caller::Client(self.name.as_deref())
+        }
+    }
+}
+
+/// The admin, when the request carries the admin's HTTP Basic credentials
+/// (wrong ones count against the address's failed-login limit).
+pub async fn admin_by_basic(
+    state: &AppState,
+    peer: std::net::IpAddr,
+    headers: &HeaderMap,
+) -> Result<Option<Client>, ProxyError> {
+    match crate::admin::auth::admin_by_basic(state, peer, headers).await {
+        Ok(true) => Ok(Some(Client { name: Some(Arc::from("admin")), free_only: false, admin: true })),
+        Ok(false) => Ok(None),
+        Err(e) => Err(ProxyError::LockedOut(e.to_string())),
+    }
 }
 
 /// The token from `Authorization: Bearer T` or `x-api-key: T`.
@@ -39,16 +66,16 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap, named: &mut Option<Ar
         token.and_then(|t| list.iter().position(|s| constant_time_eq(s.expose().as_bytes(), t.as_bytes())))
     };
     if let Some(i) = matches(&config.client_tokens) {
-        return Ok(Client { name: Some(Arc::from(format!("env:{}", i + 1))), free_only: false });
+        return Ok(Client { name: Some(Arc::from(format!("env:{}", i + 1))), free_only: false, admin: false });
     }
     if let Some(i) = matches(&config.free_client_tokens) {
-        return Ok(Client { name: Some(Arc::from(format!("free:{}", i + 1))), free_only: true });
+        return Ok(Client { name: Some(Arc::from(format!("free:{}", i + 1))), free_only: true, admin: false });
     }
     if config.client_tokens.is_empty() && config.free_client_tokens.is_empty() && state.tokens.is_empty() {
         // Open only while no client token of any kind exists: a configured
         // free-models-only token must not leave paid models open to
         // callers who present no token at all.
-        return Ok(Client { name: None, free_only: false });
+        return Ok(Client { name: None, free_only: false, admin: false });
     }
     Err(ProxyError::Unauthorized)
 }
@@ -65,5 +92,5 @@ fn admit(state: &AppState, info: &crate::tokens::TokenInfo) -> Result<Client, Pr
     if !info.admit(minute) {
         return Err(ProxyError::TokenRateLimited(info.rpm_limit.unwrap_or(0)));
     }
-    Ok(Client { name: Some(Arc::clone(&info.name)), free_only: info.free_only })
+    Ok(Client { name: Some(Arc::clone(&info.name)), free_only: info.free_only, admin: false })
 }

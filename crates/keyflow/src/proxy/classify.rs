@@ -81,6 +81,9 @@ pub fn error_summary(status: StatusCode, body: &[u8]) -> String {
             .unwrap_or_else(|| v.to_string()),
         Err(_) => String::from_utf8_lossy(body).into_owned(),
     };
+    // Upstream may repeat the credential in its message: this text goes to
+    // `last_error`, the request log and keyflow's own error messages.
+    let text = crate::secret::mask_keys(&text);
     let mut text: String = text.chars().take(200).collect();
     if text.is_empty() {
         text = status.canonical_reason().unwrap_or("error").to_string();

@@ -33,6 +33,12 @@ pub enum ProxyError {
     TokenRateLimited(u32),
     #[error("spend quota of this client token is used up; ask the operator to raise it")]
     QuotaExceeded,
+    /// Too many failed credentials from this address.
+    #[error("{0}")]
+    LockedOut(String),
+    /// The request body stopped arriving, or arrived too slowly.
+    #[error("{0}")]
+    SlowBody(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -48,7 +54,10 @@ impl ProxyError {
             ProxyError::NoKey(_) => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Unreachable(_) => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::TokenRateLimited(_) | ProxyError::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
+            ProxyError::TokenRateLimited(_) | ProxyError::QuotaExceeded | ProxyError::LockedOut(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ProxyError::SlowBody(_) => StatusCode::REQUEST_TIMEOUT,
             ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -67,6 +76,8 @@ impl ProxyError {
             ProxyError::Timeout(_) => "upstream_timeout",
             ProxyError::TokenRateLimited(_) => "rate_limited",
             ProxyError::QuotaExceeded => "quota_exceeded",
+            ProxyError::LockedOut(_) => "too_many_failed_logins",
+            ProxyError::SlowBody(_) => "request_timeout",
             ProxyError::Internal(_) => "internal_error",
         }
     }
@@ -77,7 +88,7 @@ impl ProxyError {
             403 => "permission_error",
             404 => "not_found_error",
             429 => "rate_limit_error",
-            400 | 413 => "invalid_request_error",
+            400 | 408 | 413 => "invalid_request_error",
             _ => "api_error",
         }
     }

@@ -177,7 +177,18 @@ pub async fn run(state: &AppState, attempt: Attempt<'_>, errors: &mut ErrorCount
             }
         };
         waited += sent_at.elapsed();
-        let verdict = classify(status, &headers, &body);
+        // Upstream answered: whatever failed before was not the network.
+        last_send_error = None;
+        let verdict = match classify(status, &headers, &body) {
+            // A 401 where the client's own request may have caused it (an
+            // unknown path, another account's resource) does not condemn
+            // the key: it is re-validated, and the answer goes back as is.
+            Verdict::KeyDead if !condemns_on_401(&attempt.method, attempt.path_and_query) => {
+                crate::keys::recheck(state, entry.id);
+                Verdict::Final
+            }
+            verdict => verdict,
+        };
         count(errors, &verdict);
         let summary = error_summary(status, &body);
         apply_verdict(state, &lease, model, &verdict, &summary);
@@ -223,16 +234,27 @@ pub async fn run(state: &AppState, attempt: Attempt<'_>, errors: &mut ErrorCount
     if let Some(answer) = last_upstream {
         return Ok(answer);
     }
+    // The last attempt never got an answer: upstream is unreachable or
+    // silent, which says nothing about the keys.
     match last_send_error {
-        Some(SendError::Timeout(secs)) if tried.len() as u32 > settings.max_retries => {
-            return Err(ProxyError::Timeout(secs))
-        }
-        Some(SendError::Connect(e)) if tried.len() as u32 > settings.max_retries => {
-            return Err(ProxyError::Unreachable(e))
-        }
-        _ => {}
+        Some(SendError::Timeout(secs)) => return Err(ProxyError::Timeout(secs)),
+        Some(SendError::Connect(e)) => return Err(ProxyError::Unreachable(e)),
+        None => {}
     }
     Err(no_key_error(state, model, tried.len(), last_problem))
+}
+
+/// Whether a 401 on this path can only mean that the key is dead: the
+/// inference routes and the creation of resources, where the key is the
+/// only credential involved. Elsewhere the key is re-validated first.
+fn condemns_on_401(method: &Method, path_and_query: &str) -> bool {
+    let path = path_and_query.split('?').next().unwrap_or(path_and_query);
+    super::route::classify(method, path).is_some_and(|route| {
+        matches!(
+            route.kind,
+            super::route::RouteKind::Inference | super::route::RouteKind::Opaque | super::route::RouteKind::Create(_)
+        )
+    })
 }
 
 fn count(errors: &mut ErrorCounts, verdict: &Verdict) {

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::error::ProxyError;
 use super::route::PinKind;
+use crate::pins::Caller;
 use crate::state::AppState;
 use crate::upstream::{read_body, Outbound};
 
@@ -40,24 +41,46 @@ async fn fetch(state: &AppState, key_id: i64, path_and_query: &str, headers: &He
     serde_json::from_slice(&body).ok()
 }
 
+/// The id a listed item is pinned under.
+fn item_id(kind: PinKind, item: &Value) -> Option<&str> {
+    match kind {
+        PinKind::Voice => item.get("uri"),
+        PinKind::Video => item.get("requestId"),
+        PinKind::File | PinKind::Batch => item.get("id"),
+    }
+    .and_then(Value::as_str)
+}
+
+/// Keeps the items a client token may see: an account's list also holds
+/// other tokens' resources, and anything not made through this gateway.
+/// The admin and callers of an open gateway see the whole union.
+fn keep_visible(state: &AppState, kind: PinKind, caller: Caller<'_>, items: &mut Vec<Value>) {
+    if matches!(caller, Caller::Admin | Caller::Client(None)) {
+        return;
+    }
+    items.retain(|item| item_id(kind, item).is_some_and(|id| state.pins.visible(kind, id, caller)));
+}
+
 pub async fn union(
     state: &AppState,
     kind: PinKind,
     path_and_query: &str,
     headers: &HeaderMap,
+    caller: Caller<'_>,
 ) -> Result<Response, ProxyError> {
     if kind == PinKind::Batch {
-        return Ok(batches(state, path_and_query, headers).await);
+        return Ok(batches(state, path_and_query, headers, caller).await);
     }
     let mut items: Vec<Value> = Vec::new();
-    for key_id in state.pins.owners(kind) {
+    for key_id in state.pins.owners(kind, caller) {
         let Some(value) = fetch(state, key_id, path_and_query, headers).await else { continue };
         let found = match kind {
             PinKind::File => value.pointer("/data/data").cloned(),
             PinKind::Voice => value.get("results").or_else(|| value.get("result")).cloned(),
             PinKind::Batch | PinKind::Video => None,
         };
-        if let Some(Value::Array(list)) = found {
+        if let Some(Value::Array(mut list)) = found {
+            keep_visible(state, kind, caller, &mut list);
             items.extend(list);
         }
     }
@@ -77,12 +100,12 @@ pub async fn union(
 /// `GET /v1/batches?limit=&after=`: every owner's complete list, merged
 /// newest first, then paged as the client asked, so paging through the
 /// union lists each batch exactly once.
-async fn batches(state: &AppState, path_and_query: &str, headers: &HeaderMap) -> Response {
+async fn batches(state: &AppState, path_and_query: &str, headers: &HeaderMap, caller: Caller<'_>) -> Response {
     let limit = query_param(path_and_query, "limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(20).clamp(1, 100);
     let after = query_param(path_and_query, "after").map(str::to_string);
     let id = |b: &Value| b.get("id").and_then(|v| v.as_str()).unwrap_or("").to_string();
     let mut all: Vec<Value> = Vec::new();
-    for key_id in state.pins.owners(PinKind::Batch) {
+    for key_id in state.pins.owners(PinKind::Batch, caller) {
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let path = match &cursor {
@@ -90,8 +113,9 @@ async fn batches(state: &AppState, path_and_query: &str, headers: &HeaderMap) ->
                 None => "/v1/batches?limit=100".to_string(),
             };
             let Some(value) = fetch(state, key_id, &path, headers).await else { break };
-            let page = value.get("data").and_then(|d| d.as_array()).cloned().unwrap_or_default();
+            let mut page = value.get("data").and_then(|d| d.as_array()).cloned().unwrap_or_default();
             let next = page.last().map(id).filter(|c| !c.is_empty());
+            keep_visible(state, PinKind::Batch, caller, &mut page);
             all.extend(page);
             if value.get("has_more") != Some(&Value::Bool(true)) || next.is_none() || next == cursor {
                 break;

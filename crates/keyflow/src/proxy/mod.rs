@@ -75,13 +75,21 @@ async fn serve(state: &AppState, request: Request, pending: &mut Pending) -> Res
     let started = pending.started;
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
+    if let Err(e) = route::check_path(path) {
+        pending.outcome.route = "invalid path".to_string();
+        return Err(ProxyError::BadRequest(e.to_string()));
+    }
     let Some(route) = route::classify(&parts.method, path) else {
         // Only an unknown path is logged under the path the client sent.
         pending.outcome.route = path.to_string();
         return Err(ProxyError::NotFound(format!("no route {path}")));
     };
     pending.outcome.route = route.upstream_path.clone();
-    let client = auth::authenticate(state, &parts.headers, &mut pending.outcome.client)?;
+    let peer = crate::admin::peer_ip(&parts.extensions);
+    let client = match auth::admin_by_basic(state, peer, &parts.headers).await? {
+        Some(admin) => admin,
+        None => auth::authenticate(state, &parts.headers, &mut pending.outcome.client)?,
+    };
     pending.outcome.client = client.name.clone();
     let path_and_query = match parts.uri.query() {
         Some(q) => format!("{}?{q}", route.upstream_path),
@@ -93,7 +101,9 @@ async fn serve(state: &AppState, request: Request, pending: &mut Pending) -> Res
         RouteKind::UserInfo => Some(synth::user_info(state)),
         RouteKind::BillingSubscription => Some(synth::billing_subscription(state)),
         RouteKind::BillingUsage => Some(synth::billing_usage(state, parts.uri.query()).await),
-        RouteKind::List(kind) => Some(lists::union(state, kind, &path_and_query, &parts.headers).await?),
+        RouteKind::List(kind) => {
+            Some(lists::union(state, kind, &path_and_query, &parts.headers, client.caller()).await?)
+        }
         _ => None,
     };
     if let Some(response) = answered {
@@ -102,10 +112,21 @@ async fn serve(state: &AppState, request: Request, pending: &mut Pending) -> Res
     }
 
     let limit = state.config.max_body_bytes;
-    let body = axum::body::to_bytes(body, limit).await.map_err(|_| ProxyError::BodyTooLarge(limit))?;
+    let body = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        use std::error::Error as _;
+        match e.source().and_then(crate::edge::body::is_slow_body) {
+            Some(slow) => ProxyError::SlowBody(slow),
+            None => ProxyError::BodyTooLarge(limit),
+        }
+    })?;
     let json_route = matches!(route.kind, RouteKind::Inference | RouteKind::PassThrough)
         || matches!(route.kind, RouteKind::Owned(_) | RouteKind::Create(PinKind::Batch));
-    let facts = if json_route { request_facts(&body) } else { Default::default() };
+    // A body keyflow would read differently from upstream is refused (SPEC §10).
+    let facts = if json_route {
+        request_facts(&body).map_err(|e| ProxyError::BadRequest(e.to_string()))?
+    } else {
+        Default::default()
+    };
     pending.outcome.model = facts.model.clone();
     pending.outcome.stream = facts.stream;
     if route.upstream_path == "/v1/audio/speech" {
@@ -125,7 +146,7 @@ async fn serve(state: &AppState, request: Request, pending: &mut Pending) -> Res
         }
     }
 
-    let pinned = owner_of(state, &route, &body).await?;
+    let pinned = owner_of(state, &route, &body, client.caller()).await?;
     let session = parts
         .headers
         .get("x-session-id")
@@ -170,7 +191,12 @@ async fn serve(state: &AppState, request: Request, pending: &mut Pending) -> Res
 }
 
 /// The key that owns the resource a request is about, if it is one.
-async fn owner_of(state: &AppState, route: &route::Route, body: &Bytes) -> Result<Option<i64>, ProxyError> {
+async fn owner_of(
+    state: &AppState,
+    route: &route::Route,
+    body: &Bytes,
+    caller: crate::pins::Caller<'_>,
+) -> Result<Option<i64>, ProxyError> {
     let (kind, id) = match route.kind {
         RouteKind::Owned(kind) => {
             let id = match (&route.path_id, kind) {
@@ -197,7 +223,7 @@ async fn owner_of(state: &AppState, route: &route::Route, body: &Bytes) -> Resul
             kind.as_str()
         )));
     };
-    match state.pins.find(state.store.as_ref(), kind, &id).await {
+    match state.pins.find(state.store.as_ref(), kind, &id, caller).await {
         Ok(Some(key)) => Ok(Some(key)),
         Ok(None) => Err(ProxyError::NotFound(format!(
             "unknown {} `{id}`: it was not created through this gateway",

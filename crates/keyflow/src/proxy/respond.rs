@@ -35,6 +35,8 @@ pub async fn respond(ctx: Context<'_>, answer: Answer, pending: &mut Pending) ->
             pending.outcome.retries = retries;
             pending.outcome.upstream_time = upstream_wait;
             pending.finish(status.as_u16(), Some(error));
+            // Upstream may echo the credential in an error: mask anything key-shaped.
+            let body = crate::secret::mask_key_bytes(&body).map_or(body, bytes::Bytes::from);
             Ok(build(status, &headers, Body::from(body), Some(key_id), retries, true))
         }
         Answer::Success { response, lease, retries, upstream_wait } => {
@@ -63,7 +65,7 @@ pub async fn respond(ctx: Context<'_>, answer: Answer, pending: &mut Pending) ->
                 pending.outcome.images = image_count(&body);
                 pending.outcome.upstream_time = upstream_wait + read_started.elapsed();
                 if let RouteKind::Create(kind) = ctx.route.kind {
-                    pin_created(ctx.state, kind, &body, key_id);
+                    pin_created(ctx.state, kind, &body, key_id, pending.outcome.client.clone());
                 }
                 pending.finish(status.as_u16(), None);
                 drop(lease);
@@ -86,7 +88,7 @@ pub async fn respond(ctx: Context<'_>, answer: Answer, pending: &mut Pending) ->
 }
 
 /// Records which key owns what an answer created.
-fn pin_created(state: &AppState, kind: PinKind, body: &[u8], key_id: i64) {
+fn pin_created(state: &AppState, kind: PinKind, body: &[u8], key_id: i64, client: Option<std::sync::Arc<str>>) {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else { return };
     let id = match kind {
         PinKind::Voice => value.get("uri"),
@@ -95,7 +97,7 @@ fn pin_created(state: &AppState, kind: PinKind, body: &[u8], key_id: i64) {
         PinKind::Batch => value.get("id"),
     };
     if let Some(id) = id.and_then(|v| v.as_str()) {
-        state.pins.record(&state.writer, kind, id, key_id);
+        state.pins.record(&state.writer, kind, id, key_id, client);
     }
 }
 

@@ -61,6 +61,57 @@ impl Route {
     }
 }
 
+/// Why a client path is refused before anything is sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("the path `{0}` leaves /v1/ (dot segments, encoded slashes or empty segments); send a plain /v1/... path")]
+    Escapes(String),
+    #[error("the path `{0}` holds a malformed percent escape or a control character")]
+    Malformed(String),
+}
+
+/// Checks that a client path stays under `/v1/` whatever upstream (or the
+/// URL parser on the way) makes of it: every segment, percent-decoded, is
+/// neither `.` nor `..`, holds no `/`, `\` or control character, and is not
+/// empty (a trailing slash aside). Linear in the path.
+pub fn check_path(path: &str) -> Result<(), PathError> {
+    let shown = || path.chars().filter(|c| !c.is_control()).take(200).collect::<String>();
+    let Some(rest) = path.strip_prefix("/v1/") else { return Err(PathError::Escapes(shown())) };
+    let n_segments = rest.split('/').count();
+    for (i, segment) in rest.split('/').enumerate() {
+        if segment.is_empty() && i + 1 < n_segments {
+            return Err(PathError::Escapes(shown()));
+        }
+        let decoded = percent_decode(segment).ok_or_else(|| PathError::Malformed(shown()))?;
+        if decoded.iter().any(|b| b.is_ascii_control()) {
+            return Err(PathError::Malformed(shown()));
+        }
+        if decoded == b"." || decoded == b".." || decoded.iter().any(|b| matches!(b, b'/' | b'\\')) {
+            return Err(PathError::Escapes(shown()));
+        }
+    }
+    Ok(())
+}
+
+/// The bytes of a percent-encoded segment; `None` for a bad escape.
+fn percent_decode(segment: &str) -> Option<Vec<u8>> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
 /// Maps a method and path to its route; `None` for paths outside `/v1/`.
 pub fn classify(method: &Method, path: &str) -> Option<Route> {
     if !path.starts_with("/v1/") {
@@ -146,6 +197,29 @@ mod tests {
         assert_eq!(r.kind, RouteKind::Owned(PinKind::Batch));
         assert_eq!(r.path_id.as_deref(), Some("batch_abc"));
         assert_eq!(r.upstream_path, "/v1/batches/batch_abc/cancel");
+    }
+
+    #[test]
+    fn paths_that_leave_v1_are_refused() {
+        for path in [
+            "/v1/../admin",
+            "/v1/%2e%2e/admin",
+            "/v1/%2E%2e/x",
+            "/v1/files/%2fetc",
+            "/v1/a/./b",
+            "/v1//x",
+            "/v1/a%5c..%5cb/..",
+            "/v1/a%5cb",
+            "/v1/%",
+            "/v1/%zz",
+            "/v1/a%00b",
+            "/v2/x",
+        ] {
+            assert!(check_path(path).is_err(), "{path}");
+        }
+        for path in ["/v1/chat/completions", "/v1/files/file-abc/content", "/v1/batches/", "/v1/a%20b", "/v1/x.y..z"] {
+            assert_eq!(check_path(path), Ok(()), "{path}");
+        }
     }
 
     #[test]

@@ -117,6 +117,8 @@ pub struct Pin {
     pub resource_id: String,
     pub key_id: KeyId,
     pub created_at: i64,
+    /// The client token (by display name) that created the resource.
+    pub owner: Option<String>,
 }
 
 /// A client token made in the console (the value itself is only hashed).
@@ -203,11 +205,11 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
     open_with(url, None).await
 }
 
-/// Like [`open`], storing keys encrypted with `secret` (`KEYFLOW_SECRET`).
+/// Like [`open`], sealing stored keys and secret settings with `secret`
+/// (`KEYFLOW_SECRET`, see [`cipher`]).
 pub async fn open_with(url: &str, secret: Option<&crate::secret::Secret>) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        let cipher = secret.map(cipher::SecretCipher::new);
-        Ok(Arc::new(SqliteStore::open(url, cipher).await?))
+        Ok(Arc::new(SqliteStore::open(url, secret).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_string()))
     }

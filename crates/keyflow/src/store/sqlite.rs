@@ -11,19 +11,22 @@ use sha2::{Digest, Sha256};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+use super::cipher::{self, SecretCipher, KDF_ROW, RUNTIME_ROW};
 use super::*;
+use crate::secret::Secret;
 
 /// Embedded migrations, applied in order; the index is the schema version.
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("migrations/sqlite/0001_init.sql")),
     ("0002_logs", include_str!("migrations/sqlite/0002_logs.sql")),
     ("0003_tokens", include_str!("migrations/sqlite/0003_tokens.sql")),
+    ("0004_pin_owner", include_str!("migrations/sqlite/0004_pin_owner.sql")),
 ];
 
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
-    /// Encrypts stored keys when `KEYFLOW_SECRET` is set.
-    cipher: Option<super::cipher::SecretCipher>,
+    /// Seals stored keys and secret settings when `KEYFLOW_SECRET` is set.
+    cipher: Option<SecretCipher>,
 }
 
 /// The key's identity in the database: a hash, so that uniqueness holds even
@@ -34,7 +37,9 @@ pub(crate) fn fingerprint(secret: &str) -> String {
 }
 
 impl SqliteStore {
-    pub async fn open(url: &str, cipher: Option<super::cipher::SecretCipher>) -> StoreResult<SqliteStore> {
+    /// Opens (creating if needed) the database; with `secret`, everything
+    /// stored plain or in the old sealed format is sealed anew.
+    pub async fn open(url: &str, secret: Option<&Secret>) -> StoreResult<SqliteStore> {
         let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
         let path = path.split('?').next().unwrap_or(path);
         if path != ":memory:" {
@@ -51,12 +56,16 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(10))
+            // A value replaced in a page (a key sealed at open, a changed
+            // setting) is zeroed where the page is written anyway, so the
+            // file does not keep the plain text it replaced.
+            .pragma("secure_delete", "FAST")
             .foreign_keys(true);
         let max = if path == ":memory:" { 1 } else { 4 };
         let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
-        let store = SqliteStore { pool, cipher };
+        let mut store = SqliteStore { pool, cipher: None };
         store.migrate().await?;
-        store.seal_plain_keys().await?;
+        store.cipher = store.seal_at_rest(secret).await?;
         Ok(store)
     }
 
@@ -77,35 +86,105 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// With a secret set, encrypts keys stored before it was; without one,
-    /// checks that no key needs one.
-    async fn seal_plain_keys(&self) -> StoreResult<()> {
-        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, secret FROM keys").fetch_all(&self.pool).await?;
-        let Some(cipher) = &self.cipher else {
-            if let Some((_, stored)) = rows.iter().find(|(_, s)| super::cipher::is_encrypted(s)) {
-                super::cipher::reveal(None, stored)?;
-            }
-            return Ok(());
+    /// With a secret: finds (or makes) the database's key derivation record
+    /// and reseals what is stored plain or as v1. Without one: checks that
+    /// nothing stored needs one.
+    async fn seal_at_rest(&self, secret: Option<&Secret>) -> StoreResult<Option<SecretCipher>> {
+        let Some(secret) = secret else {
+            self.check_nothing_sealed().await?;
+            return Ok(None);
         };
-        let mut tx = self.pool.begin().await?;
-        for (id, stored) in rows {
-            if super::cipher::is_encrypted(&stored) {
-                cipher.decrypt(&stored)?;
-                continue;
+        // Two first starts at once may both make a record; the one that
+        // loses the insert starts over with the winner's.
+        for _ in 0..2 {
+            let (cipher, new_record) = match self.load_value(KDF_ROW).await? {
+                Some(record) => (cipher::unlock(secret, &record).await?, None),
+                None => {
+                    let (cipher, record) = cipher::create(secret).await?;
+                    (cipher, Some(record))
+                }
+            };
+            if self.reseal(&cipher, new_record.as_deref()).await? {
+                return Ok(Some(cipher));
             }
-            sqlx::query("UPDATE keys SET secret = ? WHERE id = ?")
-                .bind(cipher.encrypt(&stored)?)
+        }
+        Err(StoreError::Conflict("setting up encryption at rest raced with another process: start again".into()))
+    }
+
+    async fn check_nothing_sealed(&self) -> StoreResult<()> {
+        let sealed_key: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM keys WHERE substr(secret, 1, 4) = 'enc:' LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        let settings = self.load_value(RUNTIME_ROW).await?;
+        if sealed_key.is_some() || settings.as_deref().is_some_and(cipher::settings_sealed) {
+            return Err(cipher::needs_secret());
+        }
+        Ok(())
+    }
+
+    /// Seals keys and settings not in the current format, in one transaction
+    /// with a new key derivation record (if any). Every value is opened
+    /// before anything is written, so a wrong secret changes nothing.
+    /// Returns false when another process stored a record first.
+    async fn reseal(&self, cipher: &SecretCipher, new_record: Option<&str>) -> StoreResult<bool> {
+        let keys: Vec<(i64, String, String)> =
+            sqlx::query_as("SELECT id, secret, fingerprint FROM keys WHERE substr(secret, 1, 7) != 'enc:v2:'")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut resealed = Vec::with_capacity(keys.len());
+        for (id, stored, fingerprint) in keys {
+            let row = cipher::key_row(&fingerprint);
+            let sealed = cipher.seal(&cipher.open(&stored, &row)?, &row)?;
+            resealed.push((id, stored, sealed));
+        }
+        let settings = match self.load_value(RUNTIME_ROW).await? {
+            Some(json) => Some((cipher::seal_settings(cipher, &json, RUNTIME_ROW)?, json)),
+            None => None,
+        };
+        let changed = !resealed.is_empty() || settings.as_ref().is_some_and(|(sealed, stored)| sealed != stored);
+        let mut tx = self.pool.begin().await?;
+        if let Some(record) = new_record {
+            let inserted = sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO NOTHING")
+                .bind(KDF_ROW)
+                .bind(record)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if inserted == 0 {
+                return Ok(false);
+            }
+        }
+        // Compared with the value read, so a concurrent change is never overwritten.
+        for (id, stored, sealed) in resealed {
+            sqlx::query("UPDATE keys SET secret = ? WHERE id = ? AND secret = ?")
+                .bind(sealed)
                 .bind(id)
+                .bind(stored)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some((sealed, stored)) = settings.filter(|(sealed, stored)| sealed != stored) {
+            sqlx::query("UPDATE settings SET value = ? WHERE name = ? AND value = ?")
+                .bind(sealed)
+                .bind(RUNTIME_ROW)
+                .bind(stored)
                 .execute(&mut *tx)
                 .await?;
         }
         tx.commit().await?;
-        Ok(())
+        if changed {
+            // Moves the sealed pages into the main file and empties the WAL,
+            // so neither keeps a page of plain text. Best effort: a reader
+            // holding an old snapshot only delays it to a later checkpoint.
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;
+        }
+        Ok(true)
     }
 
-    fn seal(&self, plain: &str) -> StoreResult<String> {
+    fn seal(&self, plain: &str, row: &str) -> StoreResult<String> {
         match &self.cipher {
-            Some(c) => c.encrypt(plain),
+            Some(c) => c.seal(plain, row),
             None => Ok(plain.to_string()),
         }
     }
@@ -122,6 +201,7 @@ fn pin_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Pin> {
         resource_id: row.try_get("resource_id")?,
         key_id: row.try_get("key_id")?,
         created_at: row.try_get("created_at")?,
+        owner: row.try_get("owner")?,
     })
 }
 
@@ -154,14 +234,16 @@ impl Store for SqliteStore {
         // Streamed row by row: with 100,000 keys, holding every raw row and
         // every record at once made a start-up peak the allocator kept.
         let mut rows = sqlx::query(
-            "SELECT id, secret, state, enabled, balance, charge_balance, account_id, usage_count, \
+            "SELECT id, secret, fingerprint, state, enabled, balance, charge_balance, account_id, usage_count, \
              last_error, checked_at, created_at, spent FROM keys ORDER BY id",
         )
         .fetch(&self.pool);
         let mut records = Vec::new();
         while let Some(row) = rows.next().await {
-            let mut record = key_from_row(&row?)?;
-            record.secret = super::cipher::reveal(self.cipher.as_ref(), &record.secret)?;
+            let row = row?;
+            let mut record = key_from_row(&row)?;
+            let fingerprint: String = row.try_get("fingerprint")?;
+            record.secret = cipher::reveal(self.cipher.as_ref(), &record.secret, &cipher::key_row(&fingerprint))?;
             records.push(record);
         }
         Ok(records)
@@ -179,7 +261,7 @@ impl Store for SqliteStore {
                     "INSERT INTO keys (secret, fingerprint, state, enabled, balance, created_at) \
                      VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT(fingerprint) DO NOTHING",
                 )
-                .bind(self.seal(&key.secret)?)
+                .bind(self.seal(&key.secret, &cipher::key_row(&fp))?)
                 .bind(&fp)
                 .bind(match key.balance_hint {
                     Some(b) if b <= 0.0 => "free",
@@ -286,17 +368,19 @@ impl Store for SqliteStore {
     }
 
     async fn load_pins(&self) -> StoreResult<Vec<Pin>> {
-        let rows = sqlx::query("SELECT kind, resource_id, key_id, created_at FROM pins").fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query("SELECT kind, resource_id, key_id, created_at, owner FROM pins").fetch_all(&self.pool).await?;
         rows.iter().map(pin_from_row).collect()
     }
 
     async fn find_pin(&self, kind: &str, resource_id: &str) -> StoreResult<Option<Pin>> {
-        let row =
-            sqlx::query("SELECT kind, resource_id, key_id, created_at FROM pins WHERE kind = ? AND resource_id = ?")
-                .bind(kind)
-                .bind(resource_id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query(
+            "SELECT kind, resource_id, key_id, created_at, owner FROM pins WHERE kind = ? AND resource_id = ?",
+        )
+        .bind(kind)
+        .bind(resource_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(pin_from_row).transpose()
     }
 
@@ -304,13 +388,14 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await?;
         for pin in pins {
             sqlx::query(
-                "INSERT INTO pins (kind, resource_id, key_id, created_at) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT(kind, resource_id) DO UPDATE SET key_id = excluded.key_id",
+                "INSERT INTO pins (kind, resource_id, key_id, created_at, owner) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT(kind, resource_id) DO UPDATE SET key_id = excluded.key_id, owner = excluded.owner",
             )
             .bind(&pin.kind)
             .bind(&pin.resource_id)
             .bind(pin.key_id)
             .bind(pin.created_at)
+            .bind(&pin.owner)
             .execute(&mut *tx)
             .await?;
         }
@@ -319,18 +404,16 @@ impl Store for SqliteStore {
     }
 
     async fn load_settings(&self) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = 'runtime'").fetch_optional(&self.pool).await?)
+        let stored = self.load_value(RUNTIME_ROW).await?;
+        stored.map(|json| cipher::open_settings(self.cipher.as_ref(), &json, RUNTIME_ROW)).transpose()
     }
 
     async fn save_settings(&self, json: &str) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO settings (name, value) VALUES ('runtime', ?) \
-             ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-        )
-        .bind(json)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let json = match &self.cipher {
+            Some(c) => cipher::seal_settings(c, json, RUNTIME_ROW)?,
+            None => json.to_string(),
+        };
+        self.save_value(RUNTIME_ROW, &json).await
     }
 
     async fn insert_logs(&self, rows: &[LogRow]) -> StoreResult<()> {

@@ -4,11 +4,12 @@
 //! Bodies can be large (embeddings, base64 images), so fields are found with
 //! the top-level member scan and only their own bytes are parsed.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::{count_array_items, members, Usage, UsageWire};
+use super::{count_array_items, members, members_strict, Usage, UsageWire};
 
 /// Usage from a complete non-stream JSON body: `chat.completion`,
 /// `text_completion`, Anthropic `message` (`input/output_tokens`), embeddings,
@@ -65,7 +66,8 @@ pub fn request_include_usage(body: &[u8]) -> Option<Bytes> {
     let mut last_end = None;
     let mut top = members(body);
     for (key, value) in top.by_ref() {
-        match key {
+        // Keys as upstream reads them: `"str\u0065am":true` streams too.
+        match &*decoded_key(key).ok()? {
             b"stream" => stream = &body[value.clone()] == b"true",
             b"stream_options" => options = Some(value.clone()),
             _ => {}
@@ -87,7 +89,7 @@ pub fn request_include_usage(body: &[u8]) -> Option<Bytes> {
             let mut include = None;
             let mut inner_end = None;
             for (key, value) in members(object) {
-                if key == b"include_usage" {
+                if &*decoded_key(key).ok()? == b"include_usage" {
                     include = Some(value.clone());
                 }
                 inner_end = Some(value.end);
@@ -139,29 +141,131 @@ pub struct RequestFacts {
     pub user: Option<String>,
 }
 
-/// Reads `model`, `stream` and `user` of a JSON request body without parsing
-/// the rest (messages may hold megabytes of base64 images). A body that is not
-/// a JSON object gives the defaults.
-pub fn request_facts(body: &[u8]) -> RequestFacts {
+/// Why a JSON request body is refused before anything reads it further.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FactsError {
+    #[error(
+        "the request body is not one well-formed JSON object (it breaks near byte {0}, \
+         or nests deeper than 256 levels); send valid JSON"
+    )]
+    Malformed(usize),
+    #[error("the request body has more after its JSON object (from byte {0}); send one JSON object")]
+    Trailing(usize),
+    #[error("the request body names `model` twice; send it once")]
+    DuplicateModel,
+    #[error("the request body has a key with an invalid escape; write the key plainly")]
+    BadKey,
+    #[error("the request body is JSON in UTF-16 or UTF-32; send it as UTF-8")]
+    NotUtf8,
+}
+
+/// Reads `model`, `stream` and `user` of a JSON request body as upstream
+/// will read them, without parsing the rest (messages may hold megabytes of
+/// base64 images): keys with escapes are decoded, the last `stream` and
+/// `user` count, and a body that starts like a JSON object must be one,
+/// with `model` named once. Otherwise a body could show keyflow one model
+/// and upstream another (`{"model":"a","mod\u0065l":"b"}`), past
+/// `BAN_MODELS` and free-only tokens. A body that is no JSON object at all
+/// (multipart, empty) gives the defaults.
+pub fn request_facts(body: &[u8]) -> Result<RequestFacts, FactsError> {
     let mut facts = RequestFacts::default();
+    let Some(json) = json_object(body)? else { return Ok(facts) };
+    let mut n_models = 0;
     let mut metadata = None;
-    for (key, value) in members(body) {
-        let json = &body[value.clone()];
-        match key {
-            b"model" => facts.model = json_string(json),
-            b"stream" => facts.stream = json == b"true",
-            b"user" => facts.user = json_string(json),
-            b"metadata" => metadata = Some(json),
+    let mut walk = members_strict(json);
+    for (key, value) in walk.by_ref() {
+        let value = &json[value];
+        match &*decoded_key(key)? {
+            b"model" => {
+                n_models += 1;
+                if n_models > 1 {
+                    return Err(FactsError::DuplicateModel);
+                }
+                facts.model = json_string(value);
+            }
+            b"stream" => facts.stream = value == b"true",
+            b"user" => facts.user = json_string(value),
+            b"metadata" => metadata = Some(value),
             _ => {}
         }
     }
-    if facts.user.is_none() {
-        facts.user = metadata.and_then(|metadata| {
-            let (_, range) = members(metadata).filter(|(key, _)| *key == b"user_id").last()?;
-            json_string(&metadata[range])
-        });
+    if !walk.closed() {
+        return Err(FactsError::Malformed(offset_in(body, json, walk.offset())));
     }
-    facts
+    let end = walk.offset();
+    if let Some(extra) = json[end..].iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
+        return Err(FactsError::Trailing(offset_in(body, json, end + extra)));
+    }
+    if facts.user.is_none() {
+        if let Some(metadata) = metadata {
+            // Already checked as part of the body; only keys need decoding.
+            for (key, value) in members_strict(metadata) {
+                if &*decoded_key(key)? == b"user_id" {
+                    facts.user = json_string(&metadata[value]);
+                }
+            }
+        }
+    }
+    Ok(facts)
+}
+
+/// The JSON object a request body holds, after a UTF-8 byte order mark
+/// (which Python's `json.loads` skips); `None` for a body that is no JSON
+/// object. JSON in UTF-16 or UTF-32 is an error rather than "no object":
+/// Python reads it, keyflow's byte scan cannot.
+fn json_object(body: &[u8]) -> Result<Option<&[u8]>, FactsError> {
+    let json = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let start = json.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    match start.map(|i| json[i]) {
+        // `{\0"\0` is UTF-16 too.
+        _ if is_wide_json_object(body) => Err(FactsError::NotUtf8),
+        Some(b'{') => Ok(Some(json)),
+        _ => Ok(None),
+    }
+}
+
+/// Whether `body` is a JSON object in UTF-16 or UTF-32 by the rules of
+/// Python's `json.detect_encoding`: a byte order mark, or zero bytes among
+/// the first four.
+fn is_wide_json_object(body: &[u8]) -> bool {
+    let (width, big_endian, text) = match body {
+        [0, 0, 0xFE, 0xFF, rest @ ..] => (4, true, rest),
+        [0xFF, 0xFE, 0, 0, rest @ ..] => (4, false, rest),
+        [0xFE, 0xFF, rest @ ..] => (2, true, rest),
+        [0xFF, 0xFE, rest @ ..] => (2, false, rest),
+        [0, 0, _, _, ..] => (4, true, body),
+        [0, _, _, _, ..] => (2, true, body),
+        [_, 0, 0, 0, ..] => (4, false, body),
+        [_, 0, _, _, ..] => (2, false, body),
+        _ => return false,
+    };
+    let unit = |chunk: &[u8]| {
+        chunk.iter().enumerate().fold(0u32, |unit, (i, b)| {
+            let shift = if big_endian { 8 * (width - 1 - i) } else { 8 * i };
+            unit | u32::from(*b) << shift
+        })
+    };
+    let first = text.chunks(width).map(unit).find(|u| !matches!(u, 0x20 | 0x09 | 0x0A | 0x0D));
+    first == Some(u32::from(b'{'))
+}
+
+/// `at` (an offset in `json`, a tail of `body`) as an offset in `body`.
+fn offset_in(body: &[u8], json: &[u8], at: usize) -> usize {
+    body.len() - json.len() + at
+}
+
+/// A member's key as upstream reads it. Only a key with a backslash is
+/// decoded (and allocated); any other is its own bytes.
+fn decoded_key(raw: &[u8]) -> Result<Cow<'_, [u8]>, FactsError> {
+    if !raw.contains(&b'\\') {
+        return Ok(Cow::Borrowed(raw));
+    }
+    let mut quoted = Vec::with_capacity(raw.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(raw);
+    quoted.push(b'"');
+    let key = serde_json::from_slice::<String>(&quoted).map_err(|_| FactsError::BadKey)?;
+    Ok(Cow::Owned(key.into_bytes()))
 }
 
 /// A JSON string value, unescaped; `None` for any other value.
@@ -175,6 +279,7 @@ fn json_string(json: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::usage::MAX_DEPTH;
     use serde_json::Value;
 
     fn usage(prompt: u64, completion: u64, total: u64) -> Option<Usage> {
@@ -326,14 +431,82 @@ mod tests {
         let body = br#"{"model":"deepseek-ai/DeepSeek-V3","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBOR"}}]}],"stream":true,"user":"u-42"}"#;
         assert_eq!(
             request_facts(body),
-            RequestFacts { model: Some("deepseek-ai/DeepSeek-V3".into()), stream: true, user: Some("u-42".into()) }
+            Ok(RequestFacts { model: Some("deepseek-ai/DeepSeek-V3".into()), stream: true, user: Some("u-42".into()) })
         );
         let anthropic = br#"{"model":"Pro\/moonshotai\/Kimi-K2","max_tokens":10,"metadata":{"user_id":"abc"}}"#;
         assert_eq!(
             request_facts(anthropic),
-            RequestFacts { model: Some("Pro/moonshotai/Kimi-K2".into()), stream: false, user: Some("abc".into()) }
+            Ok(RequestFacts { model: Some("Pro/moonshotai/Kimi-K2".into()), stream: false, user: Some("abc".into()) })
         );
-        assert_eq!(request_facts(br#"{"model":7}"#), RequestFacts::default());
-        assert_eq!(request_facts(b"model=x"), RequestFacts::default());
+        assert_eq!(request_facts(br#"{"model":7}"#), Ok(RequestFacts::default()));
+        assert_eq!(request_facts(b"model=x"), Ok(RequestFacts::default()));
+        assert_eq!(request_facts(b""), Ok(RequestFacts::default()));
+        assert_eq!(request_facts(b"--boundary\r\nContent-Disposition: form-data"), Ok(RequestFacts::default()));
+    }
+
+    fn model_of(body: &str) -> Result<Option<String>, FactsError> {
+        request_facts(body.as_bytes()).map(|facts| facts.model)
+    }
+
+    #[test]
+    fn keys_are_read_as_upstream_reads_them() {
+        // Escaped keys count as what they spell.
+        assert_eq!(model_of(r#"{"mod\u0065l":"banned"}"#), Ok(Some("banned".into())));
+        assert_eq!(model_of(r#"{"model":"allowed","mod\u0065l":"banned"}"#), Err(FactsError::DuplicateModel));
+        assert_eq!(model_of(r#"{"model":"a","model":"b"}"#), Err(FactsError::DuplicateModel));
+        assert_eq!(model_of(r#"{"mod\el":"banned"}"#), Err(FactsError::BadKey));
+        // `model` inside other values is not the model.
+        assert_eq!(model_of(r#"{"x":{"model":"b"},"model":"a"}"#), Ok(Some("a".into())));
+        // The last `stream` and `user` count, as upstream takes the last duplicate.
+        let facts = request_facts(br#"{"stream":true,"str\u0065am":false,"user":"a","us\u0065r":"b"}"#);
+        assert_eq!(facts, Ok(RequestFacts { model: None, stream: false, user: Some("b".into()) }));
+        let facts = request_facts(br#"{"metadata":{"user_id":"a","user\u005fid":"b"}}"#);
+        assert_eq!(facts.map(|f| f.user), Ok(Some("b".into())));
+    }
+
+    #[test]
+    fn bodies_that_start_as_objects_must_be_one() {
+        for body in [
+            r#"{"model":"a","temperature":NaN}"#,
+            r#"{"model":"a","x":[Infinity]}"#,
+            r#"{"model":"a"} trailing"#,
+            r#"{"model":"a"}{"model":"b"}"#,
+            r#"{"model":"a","#,
+            r#"{"model":"a",}"#,
+            r#"{"x":[1,],"model":"a"}"#,
+            r#"{"x":[1}],"model":"a"}"#,
+            r#"{"x":'a',"model":"a"}"#,
+            r#"{"x":01,"model":"a"}"#,
+            r#"{"x":1 /* c */,"model":"a"}"#,
+            r#"{"x":tru,"model":"a"}"#,
+            r#"{"model":"a" "stream":true}"#,
+            r#"{"model":"a"#,
+        ] {
+            assert!(model_of(body).is_err(), "{body}");
+        }
+        let deep = format!("{{\"x\":{}{},\"model\":\"a\"}}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert!(model_of(&deep).is_err());
+        let fine = format!("{{\"x\":{}{},\"model\":\"a\"}}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert_eq!(model_of(&fine), Ok(Some("a".into())));
+        let numbers = r#" {"a":-0.5e+3,"b":[0,1.25,1E9,-7,true,false,null,{},[]],"c":"\"}{","model":"m"}"#;
+        assert_eq!(model_of(&format!("{numbers} \r\n")), Ok(Some("m".into())));
+        assert_eq!(model_of(r#"{"model":"a"} x"#), Err(FactsError::Trailing(14)));
+    }
+
+    #[test]
+    fn other_encodings_are_read_or_refused() {
+        // Python skips a UTF-8 byte order mark, so keyflow does too.
+        let mut body = b"\xEF\xBB\xBF".to_vec();
+        body.extend_from_slice(br#"{"model":"banned"}"#);
+        assert_eq!(request_facts(&body).map(|f| f.model), Ok(Some("banned".into())));
+        // UTF-16 and UTF-32, with or without a byte order mark.
+        let utf16le: Vec<u8> = " {\"model\":\"banned\"}".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let utf16be: Vec<u8> = "{\"model\":\"banned\"}".encode_utf16().flat_map(u16::to_be_bytes).collect();
+        let utf32le: Vec<u8> = "{\"model\":\"banned\"}".chars().flat_map(|c| u32::from(c).to_le_bytes()).collect();
+        let with_bom = [&[0xFF, 0xFE][..], &utf16le].concat();
+        for body in [&utf16le, &utf16be, &utf32le, &with_bom] {
+            assert_eq!(request_facts(body), Err(FactsError::NotUtf8), "{body:?}");
+        }
+        assert_eq!(request_facts(b"\0\0\0\0binary"), Ok(RequestFacts::default()));
     }
 }

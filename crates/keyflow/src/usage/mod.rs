@@ -77,9 +77,21 @@ impl UsageWire {
 /// range of its value. It checks only the structure it walks, so callers that
 /// must not act on malformed JSON validate separately.
 pub(crate) fn members(json: &[u8]) -> Members<'_> {
+    walk(json, false)
+}
+
+/// `members`, but every value is checked against the JSON grammar as it is
+/// skipped (see `skip_value_strict`), so a walk that ends `closed()` has read
+/// a well-formed object: one whose keys every JSON parser finds where this
+/// walk found them. Strings are only delimited, not checked inside.
+pub(crate) fn members_strict(json: &[u8]) -> Members<'_> {
+    walk(json, true)
+}
+
+fn walk(json: &[u8], strict: bool) -> Members<'_> {
     let start = skip_ws(json, 0);
     let state = if json.get(start) == Some(&b'{') { MembersState::First } else { MembersState::Broken };
-    Members { json, pos: start + 1, state }
+    Members { json, pos: start + 1, state, strict }
 }
 
 /// A member of a JSON object: its raw key and the byte range of its value.
@@ -87,8 +99,11 @@ pub(crate) type Member<'a> = (&'a [u8], Range<usize>);
 
 pub(crate) struct Members<'a> {
     json: &'a [u8],
+    /// Where the next member is read; once closed, just past the `}`; once
+    /// broken, the start of the member that broke the walk.
     pos: usize,
     state: MembersState,
+    strict: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -105,11 +120,20 @@ impl<'a> Members<'a> {
         self.state == MembersState::Closed
     }
 
+    /// Once closed, the offset just past the object's `}`; once broken,
+    /// about where the walk broke (for messages).
+    pub(crate) fn offset(&self) -> usize {
+        self.pos
+    }
+
     fn step(&mut self) -> Result<Option<Member<'a>>, ()> {
         let json = self.json;
         let mut i = skip_ws(json, self.pos);
         match (self.state, json.get(i)) {
-            (MembersState::First | MembersState::Next, Some(b'}')) => return Ok(None),
+            (MembersState::First | MembersState::Next, Some(b'}')) => {
+                self.pos = i + 1;
+                return Ok(None);
+            }
             (MembersState::Next, Some(b',')) => i = skip_ws(json, i + 1),
             (MembersState::First, _) => {}
             _ => return Err(()),
@@ -124,9 +148,9 @@ impl<'a> Members<'a> {
             return Err(());
         }
         i = skip_ws(json, i + 1);
-        let end = skip_value(json, i).ok_or(())?;
-        self.pos = end;
-        Ok(Some((key, i..end)))
+        let end = if self.strict { skip_value_strict(json, i) } else { skip_value(json, i) };
+        self.pos = end.ok_or(())?;
+        Ok(Some((key, i..self.pos)))
     }
 }
 
@@ -257,6 +281,139 @@ fn skip_value(json: &[u8], start: usize) -> Option<usize> {
             (len > 0).then_some(start + len)
         }
     }
+}
+
+/// How deep `skip_value_strict` follows nested arrays and objects. Deeper
+/// input is refused: no request needs it, and a fixed bound keeps the walk
+/// free of allocation.
+pub(crate) const MAX_DEPTH: usize = 256;
+
+/// The open arrays and objects of a strict walk, one bit each (set: object).
+#[derive(Default)]
+struct Nesting {
+    bits: [u64; MAX_DEPTH / 64],
+    depth: usize,
+}
+
+impl Nesting {
+    fn push(&mut self, object: bool) -> Option<()> {
+        let word = self.bits.get_mut(self.depth / 64)?;
+        let bit = 1u64 << (self.depth % 64);
+        *word = if object { *word | bit } else { *word & !bit };
+        self.depth += 1;
+        Some(())
+    }
+
+    /// Whether the innermost open value is an object; `None` at top level.
+    fn top(&self) -> Option<bool> {
+        let at = self.depth.checked_sub(1)?;
+        Some(self.bits[at / 64] & (1u64 << (at % 64)) != 0)
+    }
+
+    fn pop(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+}
+
+/// End (exclusive) of the JSON value starting at `start`, or `None` when it
+/// is not one by the JSON grammar (RFC 8259): brackets matched by kind,
+/// keys quoted, commas between items only, numbers in JSON's form and only
+/// `true`, `false` and `null` as words. Lenient parsers disagree on what
+/// anything else means (`NaN`, comments, single quotes, trailing commas), so
+/// the request path must not guess. String contents are not checked: no
+/// byte inside a string can move where it ends.
+fn skip_value_strict(json: &[u8], start: usize) -> Option<usize> {
+    let mut nesting = Nesting::default();
+    let mut i = start;
+    loop {
+        // A value starts at `i`.
+        i = skip_ws(json, i);
+        match *json.get(i)? {
+            open @ (b'{' | b'[') => {
+                nesting.push(open == b'{')?;
+                i = skip_ws(json, i + 1);
+                match (open, json.get(i)) {
+                    (b'{', Some(b'}')) | (b'[', Some(b']')) => {
+                        nesting.pop();
+                        i += 1;
+                    }
+                    (b'{', _) => {
+                        i = key_colon(json, i)?;
+                        continue;
+                    }
+                    _ => continue,
+                }
+            }
+            b'"' => i = string_end(json, i)? + 1,
+            b't' => i = word_end(json, i, b"true")?,
+            b'f' => i = word_end(json, i, b"false")?,
+            b'n' => i = word_end(json, i, b"null")?,
+            _ => i = number_end(json, i)?,
+        }
+        // A value ended at `i`: close what it completes, then find the next.
+        loop {
+            let Some(object) = nesting.top() else { return Some(i) };
+            i = skip_ws(json, i);
+            match (*json.get(i)?, object) {
+                (b',', true) => {
+                    i = key_colon(json, skip_ws(json, i + 1))?;
+                    break;
+                }
+                (b',', false) => {
+                    i += 1;
+                    break;
+                }
+                (b'}', true) | (b']', false) => {
+                    nesting.pop();
+                    i += 1;
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Past `"key" :` starting at `i`.
+fn key_colon(json: &[u8], i: usize) -> Option<usize> {
+    if json.get(i) != Some(&b'"') {
+        return None;
+    }
+    let i = skip_ws(json, string_end(json, i)? + 1);
+    (json.get(i) == Some(&b':')).then_some(i + 1)
+}
+
+/// Past the literal `word` at `i`.
+fn word_end(json: &[u8], i: usize, word: &[u8]) -> Option<usize> {
+    json.get(i..)?.starts_with(word).then_some(i + word.len())
+}
+
+/// Past the JSON number at `i`: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+fn number_end(json: &[u8], i: usize) -> Option<usize> {
+    let digits =
+        |from: usize| json.get(from..).map_or(0, |rest| rest.iter().take_while(|b| b.is_ascii_digit()).count());
+    let mut i = i + usize::from(json.get(i) == Some(&b'-'));
+    match json.get(i)? {
+        b'0' => i += 1,
+        b'1'..=b'9' => i += digits(i),
+        _ => return None,
+    }
+    if json.get(i) == Some(&b'.') {
+        let n = digits(i + 1);
+        if n == 0 {
+            return None;
+        }
+        i += 1 + n;
+    }
+    if matches!(json.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        i += usize::from(matches!(json.get(i), Some(b'+' | b'-')));
+        let n = digits(i);
+        if n == 0 {
+            return None;
+        }
+        i += n;
+    }
+    Some(i)
 }
 
 #[cfg(test)]

@@ -171,7 +171,8 @@ async fn metrics_parse_as_prometheus_text() {
     t.chat(PAID, false).await.bytes().await.unwrap();
     t.chat(PAID, true).await.bytes().await.unwrap();
     wait_rows(&t, 2).await;
-    let text = t.http.get(format!("{}/metrics", t.url)).send().await.unwrap().text().await.unwrap();
+    // Private mode (the default): the admin scrapes with Basic credentials.
+    let text = t.admin(reqwest::Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
     let lines = text.lines().map(|l| Ok(l.to_string()));
     let scrape = prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text");
     let value = |name: &str, label: Option<(&str, &str)>| -> f64 {

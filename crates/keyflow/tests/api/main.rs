@@ -12,13 +12,16 @@ mod helpers;
 
 mod access;
 mod admin;
+mod at_rest;
 mod bodies;
 mod concurrency;
+mod edge;
 mod failover;
 mod images;
 mod logs;
 mod pool;
 mod proxy;
+mod rehost_guard;
 mod resources;
 mod sdk;
 mod streaming;

@@ -5,6 +5,7 @@
 //! already parsed, so every rule here is unit-tested with plain values.
 //! `layers` holds the precedence itself, `live` the runtime settings.
 
+mod edge;
 mod layers;
 mod live;
 
@@ -25,6 +26,7 @@ pub fn resolve(flags: &GlobalFlags, env: &dyn EnvSource, file: Option<FileConfig
     let file_live = live::FileLive::take_from(&mut file);
     let mut r = Layers::new(env, file.path.clone());
 
+    edge::resolve_edge(&mut r, &mut file, &mut config.edge)?;
     config.bind = r.bind(flags.bind, file.bind)?;
     let upstream = r.file_value(&cat::UPSTREAM_URL, file.upstream_url, parse::upstream_url)?;
     r.set(&mut config.upstream_url, &cat::UPSTREAM_URL, flags.upstream_url.clone(), parse::upstream_url, upstream)?;

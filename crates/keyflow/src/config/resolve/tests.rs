@@ -200,6 +200,12 @@ fn every_environment_name_is_read() -> Result<(), ConfigError> {
         ("LSKY_TOKEN", "lsky-token"),
         ("USE_SHORTLINK", "TRUE"),
         ("SHORTLINK_URL", "https://s.example"),
+        ("ALLOWED_HOSTS", "Keyflow.Example.com, gw.example.org"),
+        ("METRICS_TOKEN", "scrape-token"),
+        ("MAX_CONNECTIONS", "500"),
+        ("HEADER_TIMEOUT", "7"),
+        ("BODY_TIMEOUT", "9"),
+        ("MIN_BODY_RATE", "0"),
     ]);
     let config = resolve(&no_flags(), &vars, None)?;
     assert_eq!(config.free_client_tokens, [Secret::new("free-1"), Secret::new("free-2")]);
@@ -228,6 +234,12 @@ fn every_environment_name_is_read() -> Result<(), ConfigError> {
     assert_eq!(image.lsky_url.as_deref(), Some("https://lsky.example"));
     assert_eq!(image.lsky_token.as_deref(), Some("lsky-token"));
     assert_eq!(image.shortlink_url.as_deref(), Some("https://s.example"));
+    assert_eq!(config.edge.allowed_hosts, ["keyflow.example.com", "gw.example.org"]);
+    assert_eq!(config.edge.metrics_token.as_ref().map(Secret::expose), Some("scrape-token"));
+    assert_eq!(config.edge.max_connections, 500);
+    assert_eq!(config.edge.header_timeout, std::time::Duration::from_secs(7));
+    assert_eq!(config.edge.body_timeout, std::time::Duration::from_secs(9));
+    assert_eq!(config.edge.min_body_rate, 0);
 
     // Every catalogued variable was exercised by one of these tests.
     let covered = [
