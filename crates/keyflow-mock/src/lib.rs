@@ -35,7 +35,7 @@ pub use catalogue::{cost, find as find_model, image_sizes, Kind, ModelSpec, Pric
 pub use config::{MockConfig, DEFAULT_FREE_MODELS};
 pub use error::ApiError;
 pub use fault::{Fault, RateMetric, StreamUsage, UserInfoMode};
-pub use routes::{router, LSKY_TOKEN};
+pub use routes::{router, LSKY_TOKEN, SINK_KEY};
 pub use server::MockServer;
 pub use state::{MockState, RecordedRequest, Served};
 pub use text::{fnv1a, tokens};

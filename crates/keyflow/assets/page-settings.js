@@ -48,6 +48,7 @@ const SECTIONS = [
     { path: 'image.lsky_token', type: 'secret' },
     { path: 'image.use_shortlink', type: 'bool' },
     { path: 'image.shortlink_url', type: 'text', nullable: true, placeholder: 'https://s.example.com' },
+    { path: 'image.shortlink_api_key', type: 'secret' },
   ]],
 ];
 
@@ -89,8 +90,9 @@ export function render(main, ctx) {
     let input;
     if (f.type === 'bool') {
       input = h('input', { type: 'checkbox', name: f.path });
-      controls.set(f.path, { f, input });
-      return h('div', { class: 'field field-check' }, h('label', { class: 'check-label' }, input, label), h('small', { class: 'hint' }, hint));
+      const wrapper = h('div', { class: 'field field-check' }, h('label', { class: 'check-label' }, input, label), h('small', { class: 'hint' }, hint));
+      controls.set(f.path, { f, input, wrapper });
+      return wrapper;
     }
     if (f.type === 'choice') input = select(f.options.map((o) => [o, f.label(o)]), '', { name: f.path });
     else if (f.type === 'list') input = h('textarea', { rows: 3, name: f.path, class: 'mono', spellcheck: 'false' });
@@ -98,7 +100,20 @@ export function render(main, ctx) {
     else if (f.type === 'int') input = h('input', { type: 'number', min: 0, step: 1, inputmode: 'numeric', name: f.path, placeholder: f.nullable ? t('settings.off') : '' });
     else input = h('input', { type: 'text', name: f.path, placeholder: f.placeholder || '', autocomplete: 'off' });
     controls.set(f.path, { f, input });
-    return field(label, input, hint);
+    const wrapper = field(label, input, hint);
+    controls.get(f.path).wrapper = wrapper;
+    return wrapper;
+  }
+
+  // Settings given by flag, environment or keyflow.toml win at every start:
+  // say so beside the control, naming where the value came from.
+  function markPinned(origins) {
+    for (const [path, { wrapper }] of controls) {
+      if (!wrapper) continue;
+      wrapper.querySelector('[data-pinned]')?.remove();
+      const origin = origins[path];
+      if (origin) wrapper.append(h('small', { class: 'hint', 'data-pinned': path }, t('settings.pinned', { origin })));
+    }
   }
 
   function fill(settings) {
@@ -127,8 +142,11 @@ export function render(main, ctx) {
   async function load() {
     error.hidden = true;
     try {
-      const settings = await api('GET', '/api/settings');
-      if (!stopped) fill(settings);
+      const [settings, origins] = await Promise.all([api('GET', '/api/settings'), api('GET', '/api/settings/origins')]);
+      if (!stopped) {
+        fill(settings);
+        markPinned(origins);
+      }
     } catch (e) {
       toastError(e);
     }

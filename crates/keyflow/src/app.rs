@@ -36,7 +36,15 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         .with_context(|| format!("opening the database {}", config.database_url))?;
     let settings = match store.load_settings().await? {
         Some(json) => match serde_json::from_str::<RuntimeSettings>(&json) {
-            Ok(settings) => settings,
+            Ok(stored) => {
+                // A setting given by flag, environment or file wins at every start.
+                let (settings, changed) = crate::config::apply_explicit(stored, &config);
+                if !changed.is_empty() {
+                    tracing::info!(settings = %changed.join(", "), "explicit configuration overrides stored settings");
+                    store.save_settings(&serde_json::to_string(&settings)?).await?;
+                }
+                settings
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "stored settings unreadable; using the configured ones");
                 config.runtime.clone()
@@ -59,7 +67,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let upstream = Upstream::new(&config.upstream_url, &settings);
     let tokens = crate::tokens::ClientTokens::default();
     tokens.load(store.as_ref()).await?;
-    let admin_auth = crate::admin::password::AdminAuth::new(&config.admin_username, config.admin_password.clone());
+    // A user name taken by `keyflow migrate` applies while none is configured.
+    let admin_username = crate::admin::password::username(store.as_ref(), &config).await?;
+    let admin_auth = crate::admin::password::AdminAuth::new(&admin_username, config.admin_password.clone());
     admin_auth.load(store.as_ref()).await?;
     let (writer, rx) = writer::Writer::channel();
     let tracker = TaskTracker::new();
@@ -95,7 +105,10 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     let hosts = crate::edge::HostGuard::new(state.config.bind, &state.config.edge.allowed_hosts);
     Router::new()
-        .route("/v1/{*rest}", any(crate::proxy::handle))
+        .route(
+            "/v1/{*rest}",
+            any(crate::proxy::handle).layer(crate::edge::cors::layer(&state.config.edge.cors_origins)),
+        )
         .route("/health", get(crate::health::health))
         .route("/metrics", get(crate::health::metrics))
         .merge(crate::admin::router(state.clone()))

@@ -44,6 +44,8 @@ pub enum Command {
     /// Manage the key pool without the console.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Take keys, tokens, settings, login and logs from another tool's storage.
+    Migrate(MigrateArgs),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
@@ -146,6 +148,31 @@ pub struct RefreshArgs {
     /// Only these key ids (default: all keys).
     #[arg(long, value_name = "ID,...", value_delimiter = ',')]
     pub ids: Vec<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct MigrateArgs {
+    /// The tool whose storage is read.
+    #[arg(value_enum)]
+    pub tool: MigrateTool,
+    /// The directory the tool ran in (where its database and config files are).
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// Do not ask upstream about keys whose balance the tool never stored.
+    #[arg(long)]
+    pub no_validate: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MigrateTool {
+    /// silicon-pool: `pool.db` and `config.json`.
+    SiliconPool,
+    /// The FastAPI proxy: `data/pool.db` (or `pool.db`) and `config.py`.
+    #[value(alias = "fastapi")]
+    SiliconflowPython,
+    /// The Node tool: `database.sqlite` and `.env`.
+    #[value(alias = "node")]
+    SiliconflowApiManagement,
 }
 
 const SERVER: &str = "Server";
@@ -288,6 +315,10 @@ pub struct GlobalFlags {
     #[arg(long, global = true, value_name = "URL", value_parser = parse::http_url, hide_short_help = true,
           help_heading = IMAGES)]
     pub shortlink_url: Option<String>,
+    /// Sink short-link API key [env: SHORTLINK_API_KEY]
+    #[arg(long, global = true, value_name = "KEY", value_parser = parse::secret, hide_short_help = true,
+          help_heading = IMAGES)]
+    pub shortlink_api_key: Option<Secret>,
 }
 
 /// Token lists may be empty (`--api-key ""` opens the gateway), so they
@@ -382,6 +413,18 @@ mod tests {
         let list = parse_args(&["keys", "list", "--state", "free"])?;
         let want = ListArgs { state: Some(KeyStateFilter::Free), json: false };
         assert_eq!(list.command, Some(Command::Keys(KeysCommand::List(want))));
+        Ok(())
+    }
+
+    #[test]
+    fn migrate_takes_a_tool_and_a_path() -> Result<(), clap::Error> {
+        let cli = parse_args(&["migrate", "silicon-pool", "/srv/old", "--no-validate"])?;
+        let want = MigrateArgs { tool: MigrateTool::SiliconPool, path: PathBuf::from("/srv/old"), no_validate: true };
+        assert_eq!(cli.command, Some(Command::Migrate(want)));
+        let cli = parse_args(&["migrate", "node", "."])?;
+        let tool = cli.command.and_then(|c| if let Command::Migrate(a) = c { Some(a.tool) } else { None });
+        assert_eq!(tool, Some(MigrateTool::SiliconflowApiManagement));
+        assert!(parse_args(&["migrate", "one-api", "."]).is_err());
         Ok(())
     }
 

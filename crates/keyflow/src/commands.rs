@@ -1,12 +1,12 @@
-//! What each command-line command does: serve, demo, and `keys …` run
-//! directly against the database (a running gateway picks the changes up
+//! What each command-line command does: serve, demo, and `keys …` and
+//! `migrate` run directly against the database (a running gateway picks the changes up
 //! within a second through the store's keys version).
 
 use std::io::Read as _;
 
 use anyhow::Context as _;
 
-use crate::cli::{Cli, Command, DemoArgs, ExportArgs, ImportArgs, KeysCommand, ListArgs, RefreshArgs};
+use crate::cli::{Cli, Command, DemoArgs, ExportArgs, ImportArgs, KeysCommand, ListArgs, MigrateArgs, RefreshArgs};
 use crate::config::Config;
 use crate::pool::export::{render_export, ExportFilter, ExportOptions, ExportRow, ExportSort, Separator, SortOrder};
 use crate::App;
@@ -19,6 +19,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Keys(KeysCommand::Export(args)) => keys_export(config, args).await,
         Command::Keys(KeysCommand::List(args)) => keys_list(config, args).await,
         Command::Keys(KeysCommand::Refresh(args)) => keys_refresh(config, args).await,
+        Command::Migrate(args) => migrate(config, args).await,
     }
 }
 
@@ -196,6 +197,23 @@ async fn keys_refresh(config: Config, args: RefreshArgs) -> anyhow::Result<()> {
         summary.unverified
     );
     finish(state).await;
+    Ok(())
+}
+
+/// Reads another tool's storage into this database and prints what was
+/// taken (keys masked, passwords never).
+async fn migrate(config: Config, args: MigrateArgs) -> anyhow::Result<()> {
+    // Read the old tool first: a wrong path fails before keyflow's database is created.
+    let tool = match args.tool {
+        crate::cli::MigrateTool::SiliconPool => crate::migrate::Tool::SiliconPool,
+        crate::cli::MigrateTool::SiliconflowPython => crate::migrate::Tool::SiliconflowPython,
+        crate::cli::MigrateTool::SiliconflowApiManagement => crate::migrate::Tool::SiliconflowApiManagement,
+    };
+    let source = crate::migrate::read(tool, &args.path).await?;
+    let state = crate::app::build_state(config).await?;
+    let report = crate::migrate::apply(&state, source, !args.no_validate).await;
+    finish(state).await;
+    print!("{}", report?);
     Ok(())
 }
 

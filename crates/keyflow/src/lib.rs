@@ -13,6 +13,7 @@ pub mod health;
 pub mod images;
 pub mod jobs;
 pub mod keys;
+pub mod migrate;
 pub mod pins;
 pub mod pool;
 pub mod proxy;

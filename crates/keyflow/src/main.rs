@@ -21,6 +21,12 @@ async fn main() -> std::process::ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).init();
+    if config.dotenv_vars > 0 {
+        tracing::info!(variables = config.dotenv_vars, "read .env (the environment wins over it)");
+    }
+    for notice in &config.notices {
+        tracing::warn!("{notice}");
+    }
     match keyflow::commands::run(cli, config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -17,6 +17,8 @@ use crate::text::{fnv1a, lowercase};
 
 /// The only token the fake Lsky Pro accepts (`Authorization: Bearer ...`).
 pub const LSKY_TOKEN: &str = "lsky-mock-token";
+/// The API key the fake Sink short-link server accepts.
+pub const SINK_KEY: &str = "sink-mock-key";
 
 /// Lsky Pro's failure shape: `status: false` and a message.
 fn lsky_error(status: StatusCode, message: &str) -> Response {
@@ -90,4 +92,23 @@ pub(super) async fn shorten(State(state): State<MockState>, headers: HeaderMap, 
     let code = format!("{:08x}", fnv1a(long.as_bytes()) & 0xffff_ffff);
     let short = format!("{}/s/{code}", public_base(&state, &headers));
     Json(json!({"short_url": short, "url": long, "code": code})).into_response()
+}
+
+/// `POST /api/link/create` as a Sink server answers it: Bearer [`SINK_KEY`],
+/// JSON `{"url": …}`, the short link in `shortLink`.
+pub(super) async fn sink_create(State(state): State<MockState>, headers: HeaderMap, body: Bytes) -> Response {
+    let bearer = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if bearer != Some(&format!("Bearer {SINK_KEY}")) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"statusCode": 401, "statusMessage": "Unauthorized"})))
+            .into_response();
+    }
+    let long =
+        serde_json::from_slice::<Value>(&body).ok().and_then(|value| value.get("url")?.as_str().map(str::to_owned));
+    let Some(long) = long else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"statusCode": 400, "statusMessage": "url required"})))
+            .into_response();
+    };
+    let slug = format!("{:08x}", fnv1a(long.as_bytes()) & 0xffff_ffff);
+    let short = format!("{}/k/{slug}", public_base(&state, &headers));
+    Json(json!({"link": {"url": long, "slug": slug}, "shortLink": short})).into_response()
 }

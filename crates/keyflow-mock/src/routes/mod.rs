@@ -29,7 +29,7 @@ use crate::gate::{admit, observe, Caller, MAX_BODY};
 use crate::state::MockState;
 
 pub(crate) use fast::CannedCell;
-pub use hosting::LSKY_TOKEN;
+pub use hosting::{LSKY_TOKEN, SINK_KEY};
 
 /// The mock's whole HTTP surface, ready to serve or to mount in-process.
 pub fn router(state: MockState) -> Router {
@@ -62,7 +62,8 @@ pub fn router(state: MockState) -> Router {
     let hosting = Router::new()
         .route("/api/v1/upload", post(hosting::lsky_upload))
         .route("/lsky/i/{name}", get(images::serve_image))
-        .route("/shorten", post(hosting::shorten));
+        .route("/shorten", post(hosting::shorten))
+        .route("/api/link/create", post(hosting::sink_create));
     api.merge(media)
         .merge(hosting)
         .fallback(route_not_found)

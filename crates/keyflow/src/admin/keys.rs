@@ -197,10 +197,13 @@ pub async fn delete_many(
 /// `POST /api/keys/refresh`: starts a refresh of all keys or `ids`.
 pub async fn refresh(State(state): State<AppState>, body: Option<Json<IdsBody>>) -> ApiResult<Response> {
     let ids = body.and_then(|Json(b)| b.ids);
+    // A refresh already running is joined: the caller gets its progress
+    // (`started: false`) instead of an error, as two console tabs or a
+    // script and the console may well ask at once.
     let started = crate::keys::start_refresh(&state, ids);
     let progress = state.refresh.view();
-    let status = if started { StatusCode::ACCEPTED } else { StatusCode::CONFLICT };
-    Ok((status, Json(json!({"started": started, "progress": progress}))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(json!({"started": started, "joined": !started, "progress": progress})))
+        .into_response())
 }
 
 pub async fn refresh_progress(State(state): State<AppState>) -> Json<serde_json::Value> {

@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/stats/monthly", get(stats::monthly))
         .route("/api/models/refresh", post(models::refresh))
         .route("/api/settings", get(settings::get).put(settings::put))
+        .route("/api/settings/origins", get(settings::origins))
         .route("/api/tokens", get(tokens::list).post(tokens::create))
         .route("/api/tokens/{id}", delete(tokens::delete))
         .route("/api/password", post(account::change_password))

@@ -16,6 +16,8 @@ use crate::store::{Store, StoreResult};
 const ROUNDS: u32 = 60_000;
 /// The settings-table entry holding `salt$hash`.
 const STORED: &str = "admin_password";
+/// The settings-table entry holding a user name taken by `keyflow migrate`.
+const STORED_USERNAME: &str = "admin_username";
 
 pub struct AdminAuth {
     username: String,
@@ -62,6 +64,11 @@ impl AdminAuth {
 
     pub fn username(&self) -> &str {
         &self.username
+    }
+
+    /// Whether a password changed in the console (or migrated) is stored.
+    pub fn password_is_stored(&self) -> bool {
+        self.stored.read().unwrap_or_else(PoisonError::into_inner).is_some()
     }
 
     pub async fn load(&self, store: &dyn Store) -> StoreResult<()> {
@@ -112,6 +119,51 @@ impl AdminAuth {
         store.save_value(STORED, &format!("{salt}${}", hex(&hash))).await?;
         *self.stored.write().unwrap_or_else(PoisonError::into_inner) = Some((salt, hash));
         *self.verified.write().unwrap_or_else(PoisonError::into_inner) = None;
+        Ok(())
+    }
+}
+
+/// The user name `keyflow migrate` stored, if any.
+pub async fn stored_username(store: &dyn Store) -> StoreResult<Option<String>> {
+    store.load_value(STORED_USERNAME).await
+}
+
+/// Stores the console user name of a tool keyflow replaces.
+pub async fn save_username(store: &dyn Store, name: &str) -> StoreResult<()> {
+    store.save_value(STORED_USERNAME, name).await
+}
+
+/// The console user name: configured (flag, environment, file) wins, then
+/// a migrated one, then the default.
+pub async fn username(store: &dyn Store, config: &crate::config::Config) -> StoreResult<String> {
+    if config.origin("admin_username") != crate::config::Origin::Default {
+        return Ok(config.admin_username.clone());
+    }
+    Ok(stored_username(store).await?.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| config.admin_username.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Origin};
+
+    #[tokio::test]
+    async fn a_migrated_user_name_applies_unless_one_is_configured() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store = crate::store::open(&format!("sqlite://{}", dir.path().join("k.db").display())).await?;
+        let mut config = Config::default();
+        assert_eq!(username(store.as_ref(), &config).await?, "admin");
+        save_username(store.as_ref(), "root").await?;
+        assert_eq!(username(store.as_ref(), &config).await?, "root");
+        config.admin_username = "ops".into();
+        config.origins.insert("admin_username", Origin::Env("ADMIN_USERNAME"));
+        assert_eq!(username(store.as_ref(), &config).await?, "ops");
+
+        let auth = AdminAuth::new("root", Secret::new("admin"));
+        assert!(!auth.password_is_stored());
+        auth.change(store.as_ref(), "old-pass").await?;
+        assert!(auth.password_is_stored());
+        assert!(auth.verify("root", "old-pass").await && !auth.verify("root", "admin").await);
         Ok(())
     }
 }

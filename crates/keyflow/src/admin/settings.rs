@@ -12,6 +12,21 @@ pub async fn get(State(state): State<AppState>) -> Json<RuntimeSettings> {
     Json(state.settings().redacted())
 }
 
+/// The live settings given explicitly (flag, environment, `keyflow.toml`):
+/// each wins over the stored value at every start, and the console says so.
+/// Keys are paths as in the settings JSON (`image.lsky_url`).
+pub async fn origins(State(state): State<AppState>) -> Json<serde_json::Map<String, serde_json::Value>> {
+    let explicit = crate::config::catalog::SETTINGS
+        .iter()
+        .filter(|info| info.runtime)
+        .filter_map(|info| match state.config.origin(info.key) {
+            crate::config::Origin::Default => None,
+            origin => Some((info.key.to_string(), serde_json::Value::String(origin.to_string()))),
+        })
+        .collect();
+    Json(explicit)
+}
+
 /// Takes a whole or partial settings object: given fields replace the
 /// current ones; the result is validated, stored and swapped in.
 pub async fn put(

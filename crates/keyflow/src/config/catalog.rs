@@ -135,6 +135,13 @@ pub const ALLOWED_HOSTS: SettingInfo = boot(
     "none: loopback names and IP addresses only",
     "host names served besides localhost and IP literals, comma list (checked on loopback binds, or whenever set)",
 );
+pub const CORS_ORIGINS: SettingInfo = boot(
+    "cors_origins",
+    &["CORS_ORIGINS"],
+    None,
+    "*",
+    "browser origins allowed to call /v1 (comma list, * = any); never /api or the console",
+);
 pub const METRICS_TOKEN: SettingInfo = hidden(boot(
     "metrics_token",
     &["METRICS_TOKEN"],
@@ -293,13 +300,26 @@ pub const BANNED_KEYWORDS: SettingInfo = live(
 );
 pub const USE_LSKY_PRO: SettingInfo =
     live("image.use_lsky_pro", &["USE_LSKY_PRO"], "--use-lsky-pro", "false", "re-host images on Lsky Pro");
-pub const LSKY_URL: SettingInfo = live("image.lsky_url", &["LSKY_URL"], "--lsky-url", "none", "Lsky Pro base URL");
+pub const LSKY_URL: SettingInfo =
+    live("image.lsky_url", &["LSKY_URL", "LSKY_PRO_URL"], "--lsky-url", "none", "Lsky Pro base URL");
 pub const LSKY_TOKEN: SettingInfo =
-    hidden(live("image.lsky_token", &["LSKY_TOKEN"], "--lsky-token", "none", "Lsky Pro API token"));
+    hidden(live("image.lsky_token", &["LSKY_TOKEN", "LSKY_PRO_TOKEN"], "--lsky-token", "none", "Lsky Pro API token"));
 pub const USE_SHORTLINK: SettingInfo =
     live("image.use_shortlink", &["USE_SHORTLINK"], "--use-shortlink", "false", "shorten image links");
-pub const SHORTLINK_URL: SettingInfo =
-    live("image.shortlink_url", &["SHORTLINK_URL"], "--shortlink-url", "none", "short-link service URL");
+pub const SHORTLINK_URL: SettingInfo = live(
+    "image.shortlink_url",
+    &["SHORTLINK_URL", "SHORTLINK_BASE_URL"],
+    "--shortlink-url",
+    "none",
+    "short-link service URL",
+);
+pub const SHORTLINK_API_KEY: SettingInfo = hidden(live(
+    "image.shortlink_api_key",
+    &["SHORTLINK_API_KEY"],
+    "--shortlink-api-key",
+    "none",
+    "API key of a Sink short-link server: links are made with POST {SHORTLINK_URL}/api/link/create",
+));
 
 /// Every setting, boot settings first, in the order of the README table.
 pub const SETTINGS: &[SettingInfo] = &[
@@ -316,6 +336,7 @@ pub const SETTINGS: &[SettingInfo] = &[
     PURGE_INVALID,
     MAX_BODY_BYTES,
     ALLOWED_HOSTS,
+    CORS_ORIGINS,
     METRICS_TOKEN,
     MAX_CONNECTIONS,
     HEADER_TIMEOUT,
@@ -348,6 +369,7 @@ pub const SETTINGS: &[SettingInfo] = &[
     LSKY_TOKEN,
     USE_SHORTLINK,
     SHORTLINK_URL,
+    SHORTLINK_API_KEY,
 ];
 
 /// The catalogue entry for a file key, e.g. `"max_retries"` or `"image.lsky_url"`.

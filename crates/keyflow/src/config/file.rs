@@ -34,6 +34,7 @@ pub struct FileConfig {
     pub purge_invalid: Option<bool>,
     pub max_body_bytes: Option<SizeText>,
     pub allowed_hosts: Option<TextList>,
+    pub cors_origins: Option<TextList>,
     pub metrics_token: Option<SecretText>,
     pub max_connections: Option<usize>,
     pub header_timeout_secs: Option<u64>,
@@ -75,6 +76,7 @@ pub struct FileImage {
     pub lsky_token: Option<SecretText>,
     pub use_shortlink: Option<bool>,
     pub shortlink_url: Option<String>,
+    pub shortlink_api_key: Option<SecretText>,
 }
 
 impl FileConfig {

@@ -8,7 +8,9 @@
 //! canonical name wins when both are set); [`catalog`] lists them all.
 
 pub mod catalog;
+pub mod dotenv;
 mod env;
+mod explicit;
 mod file;
 mod modes;
 pub mod parse;
@@ -23,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 pub use catalog::{env_help, env_help_markdown, env_help_text, SettingInfo};
 pub use env::{EnvSource, ProcessEnv};
+pub use explicit::apply_explicit;
 pub use file::{FileConfig, FileImage, SecretList, SecretText, SizeText, TextList};
 pub use modes::{AccessControl, Strategy};
 pub use resolve::resolve;
@@ -73,6 +76,11 @@ pub struct Config {
     pub runtime: RuntimeSettings,
     /// Where each setting not left at its default came from, by file key.
     pub origins: BTreeMap<&'static str, Origin>,
+    /// Things said about the configuration that do not stop the start
+    /// (a value clamped, a name kept only for compatibility), logged once.
+    pub notices: Vec<String>,
+    /// Variables read from `./.env`.
+    pub dotenv_vars: usize,
 }
 
 impl Default for Config {
@@ -96,6 +104,8 @@ impl Default for Config {
             config_file: None,
             runtime: RuntimeSettings::default(),
             origins: BTreeMap::new(),
+            notices: Vec::new(),
+            dotenv_vars: 0,
         }
     }
 }
@@ -126,6 +136,8 @@ impl Config {
 pub struct EdgeConfig {
     /// Host names served besides loopback names and IP literals (lowercase).
     pub allowed_hosts: Vec<String>,
+    /// Browser origins allowed on `/v1`; `*` = any.
+    pub cors_origins: Vec<String>,
     /// Bearer token for `/metrics` and the full `/health` in private mode.
     pub metrics_token: Option<Secret>,
     pub max_connections: usize,
@@ -141,6 +153,7 @@ impl Default for EdgeConfig {
     fn default() -> Self {
         EdgeConfig {
             allowed_hosts: Vec::new(),
+            cors_origins: vec!["*".to_string()],
             metrics_token: None,
             max_connections: 16_384,
             header_timeout: std::time::Duration::from_secs(30),
@@ -192,7 +205,12 @@ pub enum ConfigError {
 /// Loads the configuration: the TOML file named by `--config` or
 /// `KEYFLOW_CONFIG` (an error if missing), else `./keyflow.toml` if it
 /// exists, then [`resolve`].
-pub fn load(cli: &Cli, env: &dyn EnvSource) -> Result<Config, ConfigError> {
+pub fn load(cli: &Cli, process: &dyn EnvSource) -> Result<Config, ConfigError> {
+    // `.env` in the working directory sits under the real environment.
+    let dotenv_path = Path::new(".env");
+    let env = dotenv::WithDotEnv::read(process, dotenv_path)
+        .map_err(|source| ConfigError::Read { path: dotenv_path.to_path_buf(), source })?;
+    let env = &env;
     let file = match config_path(cli, env) {
         (path, true) => Some(FileConfig::read(&path)?),
         (path, false) => match std::fs::read_to_string(&path) {
@@ -201,7 +219,9 @@ pub fn load(cli: &Cli, env: &dyn EnvSource) -> Result<Config, ConfigError> {
             Err(source) => return Err(ConfigError::Read { path, source }),
         },
     };
-    resolve(&cli.global, env, file)
+    let mut config = resolve(&cli.global, env, file)?;
+    config.dotenv_vars = env.len();
+    Ok(config)
 }
 
 /// The config file to read and whether it was asked for explicitly.

@@ -89,6 +89,12 @@ impl FromStr for Strategy {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        // silicon-pool's names: `high` = most balance first, `low` = least.
+        match text.trim().to_ascii_lowercase().as_str() {
+            "high" => return Ok(Strategy::BalanceDesc),
+            "low" => return Ok(Strategy::BalanceAsc),
+            _ => {}
+        }
         parse_name(text, &Strategy::ALL, Strategy::as_str, "key strategy")
     }
 }
@@ -124,6 +130,8 @@ mod tests {
             assert_eq!(serde_json::to_string(&strategy).ok(), Some(format!("\"{strategy}\"")));
         }
         assert_eq!("Round-Robin".parse::<Strategy>(), Ok(Strategy::RoundRobin));
+        assert_eq!("high".parse::<Strategy>(), Ok(Strategy::BalanceDesc));
+        assert_eq!("LOW".parse::<Strategy>(), Ok(Strategy::BalanceAsc));
         let err = "fastest".parse::<Strategy>().err().unwrap_or_default();
         assert!(err.contains("`fastest`") && err.contains("least_inflight") && err.contains("random"), "{err}");
         assert_eq!(Strategy::default(), Strategy::BalanceDesc);

@@ -12,12 +12,25 @@ use super::modes::{AccessControl, Strategy};
 use super::DEFAULT_PORT;
 use crate::secret::Secret;
 
-/// `true/false/1/0/yes/no/on/off`, any case.
+/// `true/false/1/0/yes/no/on/off` and the one-letter `t/f/y/n` the seed
+/// tools' env files use, any case.
 pub fn boolean(text: &str) -> Result<bool, String> {
     match text.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err("expected true/false, 1/0, yes/no or on/off".to_string()),
+        "true" | "t" | "1" | "yes" | "y" | "on" => Ok(true),
+        "false" | "f" | "0" | "no" | "n" | "off" => Ok(false),
+        _ => Err("expected true/false, 1/0, yes/no, y/n or on/off".to_string()),
+    }
+}
+
+/// An environment value without a trailing ` # comment`, as env files that
+/// Docker's `env_file` passes through unparsed carry them. Only a `#` after
+/// whitespace starts a comment, so `#` inside a value survives.
+pub fn without_comment(value: &str) -> &str {
+    let bytes = value.as_bytes();
+    let cut = (1..bytes.len()).find(|&i| bytes[i] == b'#' && bytes[i - 1].is_ascii_whitespace());
+    match cut {
+        Some(i) => value[..i].trim_end(),
+        None => value,
     }
 }
 
@@ -222,7 +235,13 @@ mod tests {
         for yes in ["true", "TRUE", "1", "yes", "On", " on "] {
             assert_eq!(boolean(yes), Ok(true), "{yes}");
         }
-        for no in ["false", "0", "No", "OFF"] {
+        for yes in ["y", "T", "Y"] {
+            assert_eq!(boolean(yes), Ok(true), "{yes}");
+        }
+        assert_eq!(without_comment("true # turn it on"), "true");
+        assert_eq!(without_comment("a#b"), "a#b");
+        assert_eq!(without_comment("#literal"), "#literal");
+        for no in ["false", "0", "No", "OFF", "n", "f"] {
             assert_eq!(boolean(no), Ok(false), "{no}");
         }
         assert!(boolean("maybe").is_err_and(|e| e.contains("yes/no")));

@@ -57,6 +57,8 @@ pub struct ImageSettings {
     pub lsky_token: Option<String>,
     pub use_shortlink: bool,
     pub shortlink_url: Option<String>,
+    /// With a key, `shortlink_url` is a Sink server's base URL.
+    pub shortlink_api_key: Option<String>,
 }
 
 impl Default for RuntimeSettings {
@@ -95,6 +97,7 @@ impl Default for ImageSettings {
             lsky_token: None,
             use_shortlink: false,
             shortlink_url: None,
+            shortlink_api_key: None,
         }
     }
 }
@@ -189,6 +192,7 @@ impl RuntimeSettings {
         };
         hide(&mut copy.guest_password);
         hide(&mut copy.image.lsky_token);
+        hide(&mut copy.image.shortlink_api_key);
         copy
     }
 
@@ -200,6 +204,9 @@ impl RuntimeSettings {
         }
         if self.image.lsky_token.as_deref() == Some(REDACTED) {
             self.image.lsky_token.clone_from(&previous.image.lsky_token);
+        }
+        if self.image.shortlink_api_key.as_deref() == Some(REDACTED) {
+            self.image.shortlink_api_key.clone_from(&previous.image.shortlink_api_key);
         }
     }
 }
@@ -283,6 +290,7 @@ impl fmt::Debug for ImageSettings {
             .field("use_lsky_pro", &self.use_lsky_pro)
             .field("lsky_url", &self.lsky_url)
             .field("lsky_token", &self.lsky_token.as_deref().map(crate::secret::mask))
+            .field("shortlink_api_key", &self.shortlink_api_key.as_deref().map(crate::secret::mask))
             .field("use_shortlink", &self.use_shortlink)
             .field("shortlink_url", &self.shortlink_url)
             .finish()

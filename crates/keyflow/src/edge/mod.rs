@@ -7,6 +7,7 @@
 //! domain to `127.0.0.1`, costs keyflow a bounded amount and reaches nothing.
 
 pub mod body;
+pub mod cors;
 pub mod host;
 pub mod serve;
 

@@ -52,7 +52,7 @@ pub async fn rehost(state: &AppState, settings: &ImageSettings, original: &str) 
         }
     }
     if let (true, Some(service)) = (settings.use_shortlink, &settings.shortlink_url) {
-        match shorten(&client, service, &url).await {
+        match shorten(&client, service, settings.shortlink_api_key.as_deref(), &url).await {
             Ok(short) => url = short,
             Err(e) => tracing::warn!(error = %e, "short link failed; keeping the long link"),
         }
@@ -154,9 +154,19 @@ fn multipart_file(boundary: &str, image: &[u8], content_type: &str) -> Vec<u8> {
 }
 
 /// Asks the short-link service for a short form of `long`.
-async fn shorten(client: &reqwest::Client, service: &str, long: &str) -> Result<String, String> {
-    let response = client
-        .post(service)
+/// Shortens `long`. With an API key the service is a Sink server (the
+/// image-chat tool's choice): `POST {base}/api/link/create` with Bearer
+/// auth, answering `shortLink`; without, `service` takes `{"url": …}` itself.
+async fn shorten(client: &reqwest::Client, service: &str, api_key: Option<&str>, long: &str) -> Result<String, String> {
+    let request = match api_key {
+        Some(key) => {
+            let base = service.trim_end_matches('/');
+            let base = base.strip_suffix("/api/link/create").unwrap_or(base);
+            client.post(format!("{base}/api/link/create")).bearer_auth(key)
+        }
+        None => client.post(service),
+    };
+    let response = request
         .header(http::header::ACCEPT, "application/json")
         .json(&serde_json::json!({"url": long}))
         .timeout(SHORTEN_TIMEOUT)

@@ -47,7 +47,11 @@ pub async fn admin_by_basic(
 pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
     if let Some(value) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let value = value.trim();
-        let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).unwrap_or(value);
+        // The scheme is case-insensitive (`BEARER` from some clients).
+        let token = match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token,
+            _ => value,
+        };
         return Some(token.trim());
     }
     headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)

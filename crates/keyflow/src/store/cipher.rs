@@ -35,7 +35,7 @@ const CHECK_PLAIN: &str = "keyflow";
 pub const RUNTIME_ROW: &str = "runtime";
 /// JSON pointers of the secret fields of the stored runtime settings: the
 /// ones `config::RuntimeSettings::redacted` hides (keep the two in step).
-const SETTINGS_SECRETS: &[&str] = &["/guest_password", "/image/lsky_token"];
+const SETTINGS_SECRETS: &[&str] = &["/guest_password", "/image/lsky_token", "/image/shortlink_api_key"];
 
 fn wrong_secret() -> StoreError {
     StoreError::Secret("KEYFLOW_SECRET does not match the secret the stored secrets were sealed with".into())

@@ -25,3 +25,4 @@ mod rehost_guard;
 mod resources;
 mod sdk;
 mod streaming;
+mod switch;

@@ -22,6 +22,18 @@ fn host_name(item: &str) -> Result<String, String> {
     Ok(name)
 }
 
+/// `*`, or origins such as `https://chat.example.com` (scheme and host).
+fn origins(text: &str) -> Result<Vec<String>, String> {
+    let items = parse::list(text)?;
+    for item in &items {
+        let ok = item == "*" || ((item.starts_with("http://") || item.starts_with("https://")) && !item.ends_with('/'));
+        if !ok {
+            return Err("expected * or origins such as https://chat.example.com (scheme and host, no path)".into());
+        }
+    }
+    Ok(items)
+}
+
 fn seconds(text: &str) -> Result<u64, String> {
     match parse::number::<u64>(text)? {
         0 => Err("expected a number of seconds of at least 1".into()),
@@ -46,6 +58,11 @@ pub(super) fn resolve_edge(
         None => None,
     };
     r.set(&mut edge.allowed_hosts, &cat::ALLOWED_HOSTS, None, hosts, file_hosts)?;
+    let file_origins = match r.file_list(&cat::CORS_ORIGINS, file.cors_origins.take())? {
+        Some(items) => r.file_value(&cat::CORS_ORIGINS, Some(items.join(",")), origins)?,
+        None => None,
+    };
+    r.set(&mut edge.cors_origins, &cat::CORS_ORIGINS, None, origins, file_origins)?;
     let token = r.file_value(&cat::METRICS_TOKEN, file.metrics_token.take().map(expose), parse::secret)?;
     edge.metrics_token = r.pick(&cat::METRICS_TOKEN, None, parse::secret, token)?;
     let n = r.file_value(&cat::MAX_CONNECTIONS, file.max_connections.take().map(|n| n.to_string()), connections)?;

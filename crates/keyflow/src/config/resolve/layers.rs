@@ -115,6 +115,8 @@ impl<'a> Layers<'a> {
             return Ok(Some(value));
         }
         if let Some((name, raw)) = first_set(self.env, info.env) {
+            // Secrets are taken whole: a password may hold ` #`.
+            let raw = if info.secret { raw } else { parse::without_comment(&raw).to_string() };
             let value = parse(name, &raw).map_err(|expected| Self::invalid(info, Origin::Env(name), &raw, expected))?;
             self.origins.insert(info.key, Origin::Env(name));
             return Ok(Some(value));

@@ -178,5 +178,8 @@ fn resolve_image(
     let file_url = r.file_value(&cat::SHORTLINK_URL, file.shortlink_url, &url)?;
     let flag_url = flags.shortlink_url.clone().map(Some);
     r.set(&mut image.shortlink_url, &cat::SHORTLINK_URL, flag_url, url, file_url)?;
+    let file_key = r.file_value(&cat::SHORTLINK_API_KEY, exposed(file.shortlink_api_key), &token)?;
+    let flag_key = flags.shortlink_api_key.as_ref().map(|s| Some(s.expose().to_string()));
+    r.set(&mut image.shortlink_api_key, &cat::SHORTLINK_API_KEY, flag_key, &token, file_key)?;
     Ok(())
 }

@@ -79,6 +79,7 @@ pub fn resolve(flags: &GlobalFlags, env: &dyn EnvSource, file: Option<FileConfig
     r.set(&mut config.log_level, &cat::LOG_LEVEL, flag_level, parse::text, level)?;
 
     live::resolve_live(&mut r, flags, file_live, &mut config.runtime)?;
+    compat_notices(env, &mut config);
 
     if let Some(problem) = config.runtime.problems().into_iter().next() {
         return Err(ConfigError::Setting {
@@ -89,6 +90,25 @@ pub fn resolve(flags: &GlobalFlags, env: &dyn EnvSource, file: Option<FileConfig
     }
     config.origins = r.into_origins();
     Ok(config)
+}
+
+/// What the seed tools accepted that keyflow takes in another form: applied
+/// with a notice instead of refusing to start.
+fn compat_notices(env: &dyn EnvSource, config: &mut Config) {
+    let interval = &mut config.runtime.auto_refresh_interval_secs;
+    if (1..60).contains(interval) {
+        config.notices.push(format!(
+            "AUTO_REFRESH_INTERVAL={interval} is below the 60 s minimum (upstream rate-limits balance checks); using 60"
+        ));
+        *interval = 60;
+    }
+    if env.get("LLM_API_URL").is_some_and(|v| !v.trim().is_empty()) {
+        config.notices.push(
+            "LLM_API_URL is not used: keyflow expands image prompts through its own key pool \
+             (IMAGE_PROMPT_MODEL); remove it"
+                .to_string(),
+        );
+    }
 }
 
 fn exposed(secret: Option<SecretText>) -> Option<String> {

@@ -201,6 +201,7 @@ fn every_environment_name_is_read() -> Result<(), ConfigError> {
         ("USE_SHORTLINK", "TRUE"),
         ("SHORTLINK_URL", "https://s.example"),
         ("ALLOWED_HOSTS", "Keyflow.Example.com, gw.example.org"),
+        ("CORS_ORIGINS", "https://chat.example.com, http://localhost:3000"),
         ("METRICS_TOKEN", "scrape-token"),
         ("MAX_CONNECTIONS", "500"),
         ("HEADER_TIMEOUT", "7"),
@@ -237,6 +238,7 @@ fn every_environment_name_is_read() -> Result<(), ConfigError> {
     assert_eq!(config.edge.allowed_hosts, ["keyflow.example.com", "gw.example.org"]);
     assert_eq!(config.edge.metrics_token.as_ref().map(Secret::expose), Some("scrape-token"));
     assert_eq!(config.edge.max_connections, 500);
+    assert_eq!(config.edge.cors_origins, ["https://chat.example.com", "http://localhost:3000"]);
     assert_eq!(config.edge.header_timeout, std::time::Duration::from_secs(7));
     assert_eq!(config.edge.body_timeout, std::time::Duration::from_secs(9));
     assert_eq!(config.edge.min_body_rate, 0);
