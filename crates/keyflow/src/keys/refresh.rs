@@ -126,9 +126,10 @@ pub async fn refresh(
         p.failed.store(0, Ordering::Relaxed);
     }
     let upstream = &state.upstream;
+    let test_model = state.config.test_model.as_str();
     let mut results = futures_util::stream::iter(targets)
         .map(|entry| async move {
-            let verdict = validate_patiently(upstream, &entry.secret, ATTEMPTS).await;
+            let verdict = validate_patiently(upstream, &entry.secret, test_model, ATTEMPTS).await;
             (entry, verdict)
         })
         .buffer_unordered(CONCURRENCY);

@@ -42,9 +42,16 @@ async fn served_ids(t: &TestApp, model: &str, n: usize) -> Vec<i64> {
 }
 
 #[tokio::test]
-async fn retired_user_info_falls_back_to_the_models_check() {
-    for mode in [UserInfoMode::Gone, UserInfoMode::NotFound] {
-        let t = spawn_app().await;
+async fn retired_user_info_falls_back_to_a_test_model_probe_then_the_models_check() {
+    // Gone: TEST_MODEL is served, so a one-token chat decides. NotFound with
+    // a TEST_MODEL upstream does not know: the models list decides.
+    for (mode, test_model) in [(UserInfoMode::Gone, None), (UserInfoMode::NotFound, Some("no/such-model"))] {
+        let t = spawn_app_with(Default::default(), |c| {
+            if let Some(model) = test_model {
+                c.test_model = model.to_string();
+            }
+        })
+        .await;
         t.mock.state().set_user_info_mode(mode);
         let valid = [test_key(0), test_key(1)];
         for key in &valid {
@@ -59,7 +66,21 @@ async fn retired_user_info_falls_back_to_the_models_check() {
             assert!(row["balance"].is_null(), "{mode:?}: balance must show as unknown: {row}");
         }
         assert_eq!(t.key_row(3).await["state"], "invalid");
-        assert!(t.mock.state().hits_on(&valid[0], "/v1/models") >= 1, "{mode:?}: validity not checked on /v1/models");
+        let probes = t.mock.state().hits_on(&valid[0], "/v1/chat/completions");
+        assert!(probes >= 1, "{mode:?}: TEST_MODEL was not probed");
+        if test_model.is_some() {
+            assert!(
+                t.mock.state().hits_on(&valid[0], "/v1/models") >= 1,
+                "{mode:?}: validity not checked on /v1/models"
+            );
+        } else {
+            let probe = t.mock.state().last_request(&valid[0]).expect("probe recorded");
+            let body: serde_json::Value = serde_json::from_slice(&probe.body).expect("json probe");
+            assert_eq!(
+                (body["model"].as_str(), body["max_tokens"].as_u64()),
+                (Some(keyflow::config::DEFAULT_TEST_MODEL), Some(1))
+            );
+        }
         assert_eq!(t.chat(PAID, false).await.status(), 200);
 
         // A key that dies later is still found by a refresh.
