@@ -6,7 +6,9 @@
 //! the cache without upstream calls.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -68,17 +70,16 @@ impl Catalog {
     }
 
     pub fn load_facts(&self, facts: Vec<ModelFact>) {
-        if let Ok(mut map) = self.facts.write() {
-            for f in facts {
-                if let Some(free) = f.free {
-                    map.insert(f.model, free);
-                }
+        let mut map = self.facts.write();
+        for f in facts {
+            if let Some(free) = f.free {
+                map.insert(f.model, free);
             }
         }
     }
 
     pub fn fact(&self, model: &str) -> Option<bool> {
-        self.facts.read().ok()?.get(model).copied()
+        self.facts.read().get(model).copied()
     }
 
     /// Free or paid: the operator's `FREE_MODELS` first, then what traffic
@@ -97,8 +98,7 @@ impl Catalog {
 
     /// Records a learned price class (persisted behind).
     pub fn learn(&self, writer: &Writer, model: &str, free: bool) {
-        let changed =
-            self.facts.write().map(|mut map| map.insert(model.to_string(), free) != Some(free)).unwrap_or(false);
+        let changed = self.facts.write().insert(model.to_string(), free) != Some(free);
         if changed {
             tracing::info!(model, free, "learned model price class");
             writer.send(WriteOp::ModelFact(ModelFact {

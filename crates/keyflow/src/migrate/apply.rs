@@ -4,7 +4,7 @@
 //! Keys collapse on their fingerprint (and an existing key keeps keyflow's
 //! state: its flag, balance and usage are only set when it is added now);
 //! tokens are matched by hash; settings compare equal; log rows resume after
-//! the high-water mark saved once each batch is stored.
+//! the high-water mark kept per source around each stored batch.
 
 use std::collections::HashMap;
 
@@ -16,7 +16,7 @@ use crate::config::Origin;
 use crate::pool::import::is_valid_key;
 use crate::secret::{mask, mask_keys, Secret};
 use crate::state::AppState;
-use crate::store::{now_secs, ClientTokenRecord, KeyId, LogRow, NewKey};
+use crate::store::{now_secs, ClientTokenRecord, KeyId, LogFilter, LogRow, NewKey};
 use crate::usage::prices::Units;
 
 /// Log rows read and written per transaction.
@@ -234,10 +234,10 @@ async fn import_login(
 
 async fn import_logs(state: &AppState, logs: &LogSource, report: &mut Report) -> Result<(), MigrateError> {
     let store = state.store.as_ref();
-    let mut after: i64 = store.load_value(&logs.mark_name).await?.and_then(|v| v.parse().ok()).unwrap_or(0);
-    let taken_before = logs.table.count_upto(after).await?;
     let key_ids: HashMap<String, KeyId> =
         state.pool.snapshot().entries.iter().map(|e| (e.secret.expose().to_string(), e.id)).collect();
+    let mut after = resume_point(state, logs, &key_ids).await?;
+    let taken_before = logs.table.count_upto(after).await?;
     let retention_days = state.settings().log_retention_days;
     let cutoff_ms = (now_secs() - i64::from(retention_days) * 86_400) * 1000;
     let (mut added, mut unknown_key, mut old) = (0u64, 0u64, 0u64);
@@ -247,8 +247,10 @@ async fn import_logs(state: &AppState, logs: &LogSource, report: &mut Report) ->
         let rows: Vec<LogRow> = batch.iter().map(|l| log_row(state, l, &key_ids)).collect();
         unknown_key += rows.iter().filter(|r| r.key_id.is_none()).count() as u64;
         old += rows.iter().filter(|r| retention_days > 0 && r.ts_ms < cutoff_ms).count() as u64;
+        // `A..B` while the batch is on its way, `B` once stored: a run cut
+        // short anywhere resumes without losing or repeating a row.
+        store.save_value(&logs.mark_name, &format!("{after}..{last}")).await?;
         store.insert_logs(&rows).await?;
-        // Saved after each stored batch: a run cut short resumes here.
         store.save_value(&logs.mark_name, &last.to_string()).await?;
         added += rows.len() as u64;
         after = last;
@@ -264,6 +266,36 @@ async fn import_logs(state: &AppState, logs: &LogSource, report: &mut Report) ->
         ));
     }
     Ok(())
+}
+
+/// The id of the last old row keyflow holds. After a run stopped between
+/// `A..B` and `B`, the batch is in keyflow exactly when its last row is
+/// (batches are one transaction each), found by time, model, route, key
+/// and tokens, with the zero latency only migrated rows have.
+async fn resume_point(
+    state: &AppState,
+    logs: &LogSource,
+    key_ids: &HashMap<String, KeyId>,
+) -> Result<i64, MigrateError> {
+    let Some(mark) = state.store.load_value(&logs.mark_name).await? else { return Ok(0) };
+    let Some((after, last)) = mark.split_once("..") else { return Ok(mark.trim().parse().unwrap_or(0)) };
+    let (after, last): (i64, i64) = (after.parse().unwrap_or(0), last.parse().unwrap_or(0));
+    let Some(old) = logs.table.batch_after(last - 1, 1).await?.into_iter().find(|l| l.id == last) else {
+        return Ok(after);
+    };
+    let want = log_row(state, &old, key_ids);
+    let filter = LogFilter {
+        model: want.model.clone(),
+        from_ms: Some(want.ts_ms),
+        to_ms: Some(want.ts_ms + 1),
+        ..LogFilter::default()
+    };
+    let (rows, _) = state.store.query_logs(&filter, 0, 100).await?;
+    let landed = rows.iter().any(|r| {
+        (&r.route, &r.model, r.key_id, r.latency_ms) == (&want.route, &want.model, want.key_id, 0)
+            && (r.prompt_tokens, r.completion_tokens) == (want.prompt_tokens, want.completion_tokens)
+    });
+    Ok(if landed { last } else { after })
 }
 
 /// One old log row as keyflow's: a success on the key it names, costed

@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 use std::time::{Duration, Instant};
 
 use crate::store::KeyId;
@@ -66,9 +68,7 @@ impl Cooldowns {
     /// Starts or escalates a cool-down; returns how long it lasts.
     pub fn trip(&self, scope: Scope, model: &str, window: LimitWindow, retry_after: Option<Duration>) -> Duration {
         let now = Instant::now();
-        let Ok(mut map) = self.map.write() else {
-            return Duration::ZERO;
-        };
+        let mut map = self.map.write();
         let models = map.entry(scope).or_default();
         // A 429 soon after the last cool-down ended is a repeat: escalate.
         let strikes = match models.get(model) {
@@ -97,7 +97,7 @@ impl Cooldowns {
         if self.len.load(Ordering::Relaxed) == 0 {
             return None;
         }
-        let map = self.map.read().ok()?;
+        let map = self.map.read();
         let until = map.get(scope)?.get(model)?.until;
         (until > Instant::now()).then_some(until)
     }
@@ -108,7 +108,7 @@ impl Cooldowns {
             return None;
         }
         let now = Instant::now();
-        let map = self.map.read().ok()?;
+        let map = self.map.read();
         map.get(scope)?.values().map(|c| c.until).filter(|until| *until > now).max()
     }
 
@@ -117,27 +117,25 @@ impl Cooldowns {
         if self.len.load(Ordering::Relaxed) == 0 {
             return;
         }
-        if let Ok(mut map) = self.map.write() {
-            if let Some(models) = map.get_mut(scope) {
-                models.remove(model);
-                if models.is_empty() {
-                    map.remove(scope);
-                }
+        let mut map = self.map.write();
+        if let Some(models) = map.get_mut(scope) {
+            models.remove(model);
+            if models.is_empty() {
+                map.remove(scope);
             }
-            self.len.store(map.len(), Ordering::Relaxed);
         }
+        self.len.store(map.len(), Ordering::Relaxed);
     }
 
     /// Drops entries long past their end (called by a background job).
     pub fn sweep(&self) {
         let horizon = Instant::now() - Duration::from_secs(600);
-        if let Ok(mut map) = self.map.write() {
-            for models in map.values_mut() {
-                models.retain(|_, c| c.until > horizon);
-            }
-            map.retain(|_, models| !models.is_empty());
-            self.len.store(map.len(), Ordering::Relaxed);
+        let mut map = self.map.write();
+        for models in map.values_mut() {
+            models.retain(|_, c| c.until > horizon);
         }
+        map.retain(|_, models| !models.is_empty());
+        self.len.store(map.len(), Ordering::Relaxed);
     }
 }
 

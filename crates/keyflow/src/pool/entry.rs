@@ -1,7 +1,9 @@
 //! One key in memory: identity plus atomics that traffic updates lock-free.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
 
 use crate::secret::Secret;
 use crate::store::{KeyId, KeyRecord, KeyState};
@@ -178,16 +180,15 @@ impl KeyEntry {
     }
 
     pub fn account(&self) -> Option<Arc<str>> {
-        self.account.read().ok().and_then(|a| a.clone())
+        self.account.read().clone()
     }
 
     pub fn set_account(&self, account: Option<&str>) {
         match account {
             Some(a) if !a.is_empty() => {
-                if let Ok(mut slot) = self.account.write() {
-                    if slot.as_deref() != Some(a) {
-                        *slot = Some(Arc::from(a));
-                    }
+                let mut slot = self.account.write();
+                if slot.as_deref() != Some(a) {
+                    *slot = Some(Arc::from(a));
                 }
             }
             _ => {}
@@ -195,36 +196,31 @@ impl KeyEntry {
     }
 
     pub fn last_error(&self) -> Option<String> {
-        self.last_error.lock().map(|g| g.clone()).unwrap_or(None)
+        self.last_error.lock().clone()
     }
 
     pub fn set_last_error(&self, error: Option<String>) {
-        if let Ok(mut guard) = self.last_error.lock() {
-            *guard = error;
-        }
+        *self.last_error.lock() = error;
     }
 
     pub fn block_model(&self, model: &str) {
-        if let Ok(mut blocked) = self.blocked_models.lock() {
-            if !blocked.iter().any(|m| &**m == model) {
-                blocked.push(Arc::from(model));
-            }
-            self.has_blocked_models.store(true, Ordering::Relaxed);
+        let mut blocked = self.blocked_models.lock();
+        if !blocked.iter().any(|m| &**m == model) {
+            blocked.push(Arc::from(model));
         }
+        self.has_blocked_models.store(true, Ordering::Relaxed);
     }
 
     pub fn clear_blocked_models(&self) {
-        if let Ok(mut blocked) = self.blocked_models.lock() {
-            blocked.clear();
-            self.has_blocked_models.store(false, Ordering::Relaxed);
-        }
+        self.blocked_models.lock().clear();
+        self.has_blocked_models.store(false, Ordering::Relaxed);
     }
 
     pub fn is_blocked_for(&self, model: &str) -> bool {
         if !self.has_blocked_models.load(Ordering::Relaxed) {
             return false;
         }
-        self.blocked_models.lock().map(|b| b.iter().any(|m| &**m == model)).unwrap_or(false)
+        self.blocked_models.lock().iter().any(|m| &**m == model)
     }
 
     /// Whether one more request fits under `limit` in the current minute.

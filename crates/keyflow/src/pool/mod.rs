@@ -14,7 +14,9 @@ mod snapshot;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use arc_swap::ArcSwap;
 use serde::Serialize;
@@ -108,7 +110,7 @@ impl KeyPool {
     /// Replaces the pool's content with `records` (a load or reload from
     /// the store). Keys still present keep their runtime counters.
     pub fn replace_all(&self, records: &[KeyRecord]) {
-        let Ok(_guard) = self.write.lock() else { return };
+        let _guard = self.write.lock();
         let old = self.snapshot.load();
         let entries = records
             .iter()
@@ -126,7 +128,7 @@ impl KeyPool {
 
     /// Adds keys or refreshes the ones already present.
     pub fn upsert(&self, records: &[KeyRecord]) {
-        let Ok(_guard) = self.write.lock() else { return };
+        let _guard = self.write.lock();
         let old = self.snapshot.load();
         let mut entries = old.entries.clone();
         for r in records {
@@ -140,7 +142,7 @@ impl KeyPool {
     }
 
     pub fn remove(&self, ids: &[KeyId]) {
-        let Ok(_guard) = self.write.lock() else { return };
+        let _guard = self.write.lock();
         let gone: std::collections::HashSet<KeyId> = ids.iter().copied().collect();
         let old = self.snapshot.load();
         let entries = old.entries.iter().filter(|e| !gone.contains(&e.id)).cloned().collect();
@@ -157,7 +159,7 @@ impl KeyPool {
         if !self.dirty.swap(false, Ordering::Relaxed) {
             return;
         }
-        let Ok(_guard) = self.write.lock() else { return };
+        let _guard = self.write.lock();
         let entries = self.snapshot.load().entries.clone();
         self.snapshot.store(Arc::new(Snapshot::build(entries)));
     }
@@ -192,7 +194,7 @@ impl KeyPool {
         };
 
         if let Some(session) = pick.session {
-            let sticky = self.sessions.lock().ok().and_then(|s| s.get(session).copied());
+            let sticky = self.sessions.lock().get(session).copied();
             if let Some(entry) = sticky.and_then(|id| snapshot.get(id)) {
                 if groups.iter().any(|(state, _)| accept(*state)(entry)) {
                     return Some(entry.lease(minute));
@@ -206,12 +208,11 @@ impl KeyPool {
             if let Some(slot) = selector.pick(group, pick.strategy, &ok) {
                 let entry = select::entry_at(&snapshot, slot);
                 if let Some(session) = pick.session {
-                    if let Ok(mut sessions) = self.sessions.lock() {
-                        if sessions.len() >= MAX_SESSIONS {
-                            sessions.clear();
-                        }
-                        sessions.insert(session.to_string(), entry.id);
+                    let mut sessions = self.sessions.lock();
+                    if sessions.len() >= MAX_SESSIONS {
+                        sessions.clear();
                     }
+                    sessions.insert(session.to_string(), entry.id);
                 }
                 return Some(entry.lease(minute));
             }

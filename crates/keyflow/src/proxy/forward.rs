@@ -40,13 +40,13 @@ pub struct Attempt<'a> {
 /// The keys a group of concurrent requests has taken, so that no two of
 /// them send through the same key.
 #[derive(Default)]
-pub struct KeyClaims(std::sync::Mutex<Vec<KeyId>>);
+pub struct KeyClaims(parking_lot::Mutex<Vec<KeyId>>);
 
 impl KeyClaims {
     /// Picks a key outside `tried` and the claimed ones, and claims it. Pick
     /// and claim happen under one lock so two siblings never take one key.
     fn pick(&self, tried: &[KeyId], pick: impl FnOnce(&[KeyId]) -> Option<Lease>) -> Option<Lease> {
-        let Ok(mut claimed) = self.0.lock() else { return pick(tried) };
+        let mut claimed = self.0.lock();
         let mut exclude = claimed.clone();
         exclude.extend_from_slice(tried);
         let lease = pick(&exclude)?;

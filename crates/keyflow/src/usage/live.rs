@@ -1,7 +1,7 @@
 //! Live request and token rates from in-memory rings: per second over the
 //! last minute (RPM, TPM) and per minute over the last day (RPD, TPD).
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use serde::Serialize;
 
@@ -64,17 +64,13 @@ pub struct Rates {
 
 impl Live {
     pub fn add(&self, unix_secs: u64, tokens: u64) {
-        if let Ok(mut ring) = self.seconds.lock() {
-            ring.add(unix_secs, 1, tokens);
-        }
-        if let Ok(mut ring) = self.minutes.lock() {
-            ring.add(unix_secs / 60, 1, tokens);
-        }
+        self.seconds.lock().add(unix_secs, 1, tokens);
+        self.minutes.lock().add(unix_secs / 60, 1, tokens);
     }
 
     pub fn rates(&self, unix_secs: u64) -> Rates {
-        let (rpm, tpm) = self.seconds.lock().map(|r| r.sum(unix_secs)).unwrap_or_default();
-        let (rpd, tpd) = self.minutes.lock().map(|r| r.sum(unix_secs / 60)).unwrap_or_default();
+        let (rpm, tpm) = self.seconds.lock().sum(unix_secs);
+        let (rpd, tpd) = self.minutes.lock().sum(unix_secs / 60);
         Rates { rpm, tpm, rpd, tpd }
     }
 }

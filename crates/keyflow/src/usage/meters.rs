@@ -1,9 +1,9 @@
 //! The in-memory figures the ingest task keeps: live rates, metrics,
 //! prices, running totals and spend per client token.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -52,14 +52,12 @@ impl Meters {
     }
 
     pub(super) fn add_client_spend(&self, client: &str, cost: f64) {
-        if let Ok(mut map) = self.client_spend.lock() {
-            *map.entry(client.to_string()).or_insert(0.0) += cost;
-        }
+        *self.client_spend.lock().entry(client.to_string()).or_insert(0.0) += cost;
     }
 
     /// Spend metered for a client token since start (CNY).
     pub fn client_spend(&self, client: &str) -> f64 {
-        self.client_spend.lock().ok().and_then(|m| m.get(client).copied()).unwrap_or(0.0)
+        self.client_spend.lock().get(client).copied().unwrap_or(0.0)
     }
 
     pub fn totals(&self) -> Totals {

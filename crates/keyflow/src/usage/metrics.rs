@@ -5,8 +5,8 @@
 //! in cardinality: route, model, status, error class, key state — never a
 //! key or a token.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use metrics::{Counter, Histogram, Key, Label, Level, Metadata, Recorder as _};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
@@ -123,7 +123,7 @@ impl Metrics {
 
     /// Everything one request contributes.
     pub fn record(&self, outcome: &Outcome, cost: f64) {
-        let Ok(mut handles) = self.handles.lock() else { return };
+        let mut handles = self.handles.lock();
         let route = route_label(&outcome.route);
         let mut model = outcome.model.as_deref().unwrap_or("");
         if !handles.models.contains_key(model) && handles.models.len() >= MAX_MODELS {

@@ -266,6 +266,10 @@ fn every_environment_name_is_read() -> Result<(), ConfigError> {
         "STATS_TZ",
         "TZ",
         "MAX_IMAGES_PER_REQUEST",
+        "LSKY_PRO_URL",
+        "LSKY_PRO_TOKEN",
+        "SHORTLINK_BASE_URL",
+        "SHORTLINK_API_KEY",
     ];
     for info in super::super::catalog::SETTINGS {
         for name in info.env {
@@ -310,6 +314,12 @@ fn database_from_db_path_or_url() -> Result<(), ConfigError> {
     assert_eq!(url(&[("DATABASE_URL", "postgres://u:p@db/keyflow")])?, "postgres://u:p@db/keyflow");
     let config = resolve(&no_flags(), &env(&[]), Some(file("database_url = \"pool.db\"")?))?;
     assert_eq!(config.database_url, "sqlite://pool.db");
+    assert_eq!(config.database_pool_size, 10);
+    let toml = Some(file("database_pool_size = 4")?);
+    assert_eq!(resolve(&no_flags(), &env(&[("DATABASE_POOL_SIZE", "32")]), toml)?.database_pool_size, 32);
+    assert_eq!(resolve(&no_flags(), &env(&[]), Some(file("database_pool_size = 4")?))?.database_pool_size, 4);
+    let error = error_of(&no_flags(), &env(&[("DATABASE_POOL_SIZE", "0")]), None);
+    assert!(error.contains("database_pool_size") && error.contains("DATABASE_POOL_SIZE"), "{error}");
     Ok(())
 }
 
@@ -404,5 +414,30 @@ fn an_empty_token_flag_opens_the_gateway_and_zero_rpm_means_off() -> Result<(), 
     assert_eq!(config.runtime.key_rpm_limit, None);
     let config = resolve(&no_flags(), &env(&[]), Some(file("key_rpm_limit = 10")?))?;
     assert_eq!(config.runtime.key_rpm_limit, Some(10));
+    Ok(())
+}
+
+#[test]
+fn the_image_chat_tools_names_and_value_forms_are_read() -> Result<(), ConfigError> {
+    let vars = env(&[
+        ("USE_LSKY_PRO", "y # re-host"),
+        ("LSKY_PRO_URL", "https://lsky.example"),
+        ("LSKY_PRO_TOKEN", "lsky-token"),
+        ("USE_SHORTLINK", "t"),
+        ("SHORTLINK_BASE_URL", "https://sink.example"),
+        ("SHORTLINK_API_KEY", "sink-key"),
+        ("KEY_STRATEGY", "low"),
+        ("AUTO_REFRESH_INTERVAL", "30"),
+    ]);
+    let config = resolve(&no_flags(), &vars, None)?;
+    let image = &config.runtime.image;
+    assert!(image.use_lsky_pro && image.use_shortlink);
+    assert_eq!(image.lsky_url.as_deref(), Some("https://lsky.example"));
+    assert_eq!(image.lsky_token.as_deref(), Some("lsky-token"));
+    assert_eq!(image.shortlink_url.as_deref(), Some("https://sink.example"));
+    assert_eq!(image.shortlink_api_key.as_deref(), Some("sink-key"));
+    assert_eq!(config.runtime.key_strategy, crate::config::Strategy::BalanceAsc);
+    assert_eq!(config.runtime.auto_refresh_interval_secs, 60, "clamped with a notice, not refused");
+    assert!(config.notices.iter().any(|n| n.contains("AUTO_REFRESH_INTERVAL=30")), "{:?}", config.notices);
     Ok(())
 }
