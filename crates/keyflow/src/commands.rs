@@ -24,7 +24,6 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    config.check_bind_safety()?;
     let app = App::start(config).await?;
     println!("keyflow listening on {}  (API: {}/v1)", app.url(), app.url());
     wait_for_signal().await;

@@ -214,3 +214,29 @@ async fn the_seed_tools_env_files_start_keyflow() {
     assert!(!log.contains(&key) && !log.contains("dot-token"), "no secret in the log");
     mock.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_password_changed_in_the_console_allows_a_public_bind() {
+    let mut t = spawn_app().await;
+    t.stop().await;
+    let (upstream, dir) = (t.mock.url(), t.dir.path().to_path_buf());
+    let public = || {
+        let mut config = base_config(&upstream, &dir);
+        config.bind = "0.0.0.0:0".parse().unwrap();
+        config
+    };
+    let refused = App::start(public()).await.err().expect("admin/admin on 0.0.0.0 is refused");
+    assert!(refused.to_string().contains("ADMIN_PASSWORD"), "{refused}");
+    t.restart().await;
+    let response = t
+        .admin(reqwest::Method::POST, "/api/password")
+        .json(&json!({"current": "admin", "new": "a-long-new-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    t.stop().await;
+    let app = App::start(public()).await.expect("a stored password lifts the refusal");
+    assert!(app.addr().ip().is_unspecified());
+    app.shutdown().await;
+}
