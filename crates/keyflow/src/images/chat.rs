@@ -42,7 +42,7 @@ pub async fn serve_chat(
     body: &Bytes,
     started: Instant,
 ) -> Result<Response, ProxyError> {
-    let ask = ImageAsk::parse(body)?;
+    let ask = ImageAsk::parse_off_workers(&state.tracker, body).await?;
     let settings = state.settings();
     let image_settings = &settings.image;
     // Refused before anything is spent, expansion included.

@@ -2,7 +2,9 @@
 //! read into a prompt, an image count, a size wish and an input image; and
 //! the banned-word check every prompt passes before any image call.
 
+use bytes::Bytes;
 use serde_json::Value;
+use tokio_util::task::TaskTracker;
 
 use super::marker::take_count;
 use super::size::{take_size, SizeWish};
@@ -22,7 +24,24 @@ pub struct ImageAsk {
     pub input_image: Option<String>,
 }
 
+/// Bodies up to this size are read on the request's own task; larger ones
+/// on a blocking thread.
+const INLINE_PARSE_BYTES: usize = 64 << 10;
+
 impl ImageAsk {
+    /// `parse`, off the async workers for a large body. Reading the JSON and
+    /// the markers is linear, but a body may hold tens of megabytes of
+    /// prompt, and CPU work of that size on a worker stalls every request
+    /// it serves (SPEC §10).
+    pub async fn parse_off_workers(tracker: &TaskTracker, body: &Bytes) -> Result<ImageAsk, ProxyError> {
+        if body.len() <= INLINE_PARSE_BYTES {
+            return ImageAsk::parse(body);
+        }
+        let body = body.clone();
+        let parsed = tracker.spawn_blocking(move || ImageAsk::parse(&body)).await;
+        parsed.map_err(|e| ProxyError::Internal(format!("reading the image request failed: {e}")))?
+    }
+
     pub fn parse(body: &[u8]) -> Result<ImageAsk, ProxyError> {
         let bad = |message: &str| ProxyError::BadRequest(message.to_string());
         let request: Value = serde_json::from_slice(body).map_err(|_| bad("the request body is not valid JSON"))?;

@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::{count_array_items, members, members_strict, Usage, UsageWire};
+use super::{count_array_items, members, members_strict, Usage, UsageWire, MAX_DEPTH};
 
 /// Usage from a complete non-stream JSON body: `chat.completion`,
 /// `text_completion`, Anthropic `message` (`input/output_tokens`), embeddings,
@@ -146,7 +146,7 @@ pub struct RequestFacts {
 pub enum FactsError {
     #[error(
         "the request body is not one well-formed JSON object (it breaks near byte {0}, \
-         or nests deeper than 256 levels); send valid JSON"
+         or nests deeper than {MAX_DEPTH} levels); send valid JSON"
     )]
     Malformed(usize),
     #[error("the request body has more after its JSON object (from byte {0}); send one JSON object")]
@@ -279,7 +279,6 @@ fn json_string(json: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::usage::MAX_DEPTH;
     use serde_json::Value;
 
     fn usage(prompt: u64, completion: u64, total: u64) -> Option<Usage> {
@@ -406,6 +405,18 @@ mod tests {
             assert_eq!(std::str::from_utf8(&edited).ok(), Some(expected), "{body}");
             assert_injected(body, &edited);
         }
+    }
+
+    #[test]
+    fn escaped_keys_are_read_when_asking_for_usage() {
+        // Upstream streams `"str\u0065am":true` and sees `stream_options` however spelled.
+        let body = r#"{"str\u0065am":true,"stream_\u006fptions":{"include\u005fusage":false}}"#;
+        let edited = request_include_usage(body.as_bytes()).unwrap_or_default();
+        assert_eq!(&edited[..], br#"{"str\u0065am":true,"stream_\u006fptions":{"include\u005fusage":true}}"#);
+        assert_eq!(
+            request_include_usage(br#"{"str\u0065am":true,"stream_options":{"include\u005fusage":true}}"#),
+            None
+        );
     }
 
     #[test]

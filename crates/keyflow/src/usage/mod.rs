@@ -19,7 +19,7 @@ pub mod tap;
 
 use std::ops::Range;
 
-pub use body::{image_count, request_facts, request_include_usage, usage_from_body, RequestFacts};
+pub use body::{image_count, request_facts, request_include_usage, usage_from_body, FactsError, RequestFacts};
 pub use tap::SseTap;
 
 /// Tokens billed for one request.

@@ -16,6 +16,7 @@ mod at_rest;
 mod bodies;
 mod concurrency;
 mod edge;
+mod edge_parsers;
 mod failover;
 mod images;
 mod logs;

@@ -207,6 +207,15 @@ async fn the_seed_tools_env_files_start_keyflow() {
     assert_eq!(settings["image"]["use_shortlink"], true);
     let models = http.get(format!("{url}/v1/models")).bearer_auth("dot-token").send().await.unwrap();
     assert_eq!(models.status(), 200, "the client token from .env, quotes removed");
+    let chat = http
+        .post(format!("{url}/v1/chat/completions"))
+        .bearer_auth("dot-token")
+        .json(&json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chat.status(), 200, "the pool key from API_KEYS serves");
+    assert!(mock.state().hits_on(&key, "/v1/chat/completions") >= 1);
     let _ = child.kill();
     let _ = child.wait();
     let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
@@ -239,4 +248,64 @@ async fn a_password_changed_in_the_console_allows_a_public_bind() {
     let app = App::start(public()).await.expect("a stored password lifts the refusal");
     assert!(app.addr().ip().is_unspecified());
     app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_flask_tools_environment_serves_the_same_clients() {
+    // siliconflow-api (Flask/Vercel): everything is environment.
+    let mock = keyflow_mock::MockServer::start(MockConfig::default()).await.unwrap();
+    let keys = [test_key(1), test_key(2)];
+    for key in &keys {
+        mock.state().add_key(key, 10.0, "acct");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    let joined = keys.join(",");
+    let mut child = start_binary(
+        dir.path(),
+        &[
+            ("PORT", &port),
+            ("KEYS", &joined),
+            ("AUTHORIZATION_KEY", "flask-token"),
+            ("BAN_MODELS", r#"["deepseek-ai/DeepSeek-R1"]"#),
+            ("TEST_MODEL", "Qwen/Qwen2.5-7B-Instruct"),
+            ("API_BASE_URL", &mock.url()),
+        ],
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let chat = |model: &'static str, token: &'static str| {
+        http.post(format!("{url}/v1/chat/completions"))
+            .bearer_auth(token)
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    let started = std::time::Instant::now();
+    loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "keyflow exited: {}",
+            std::fs::read_to_string(dir.path().join("stderr.log")).unwrap()
+        );
+        if let Ok(response) = chat(MODEL, "flask-token").await {
+            if response.status() == 200 {
+                break;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "keyflow did not serve");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(chat(MODEL, "wrong-token").await.unwrap().status(), 401);
+    assert_eq!(
+        chat("deepseek-ai/DeepSeek-R1", "flask-token").await.unwrap().status(),
+        403,
+        "BAN_MODELS as a JSON array"
+    );
+    for path in ["/v1/dashboard/billing/usage", "/v1/dashboard/billing/subscription", "/v1/models"] {
+        let response = http.get(format!("{url}{path}")).bearer_auth("flask-token").send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    mock.shutdown().await;
 }
