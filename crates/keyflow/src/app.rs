@@ -31,9 +31,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Opens the store and loads keys, pins, settings and model facts into a
 /// state. The store writer runs on the state's tracker.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    let store = crate::store::open_with(&config.database_url, config.secret.as_ref())
+    let store = crate::store::open_sized(&config.database_url, config.secret.as_ref(), config.database_pool_size)
         .await
-        .with_context(|| format!("opening the database {}", config.database_url))?;
+        .with_context(|| format!("opening the database {}", crate::store::redacted_url(&config.database_url)))?;
     let settings = match store.load_settings().await? {
         Some(json) => match serde_json::from_str::<RuntimeSettings>(&json) {
             Ok(stored) => {

@@ -70,6 +70,13 @@ pub const DATABASE_URL: SettingInfo = boot(
     super::DEFAULT_DATABASE_URL,
     "sqlite://PATH or postgres://...; DB_PATH is a SQLite file path",
 );
+pub const DATABASE_POOL_SIZE: SettingInfo = boot(
+    "database_pool_size",
+    &["DATABASE_POOL_SIZE"],
+    None,
+    "10",
+    "PostgreSQL connections per instance at most (SQLite uses four)",
+);
 pub const CLIENT_TOKENS: SettingInfo = hidden(boot(
     "client_tokens",
     &["API_KEY", "AUTH_API_KEY", "AUTHORIZATION_KEY"],
@@ -326,6 +333,7 @@ pub const SETTINGS: &[SettingInfo] = &[
     BIND,
     UPSTREAM_URL,
     DATABASE_URL,
+    DATABASE_POOL_SIZE,
     CLIENT_TOKENS,
     FREE_CLIENT_TOKENS,
     ADMIN_USERNAME,

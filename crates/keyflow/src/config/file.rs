@@ -24,6 +24,7 @@ pub struct FileConfig {
     pub bind: Option<String>,
     pub upstream_url: Option<String>,
     pub database_url: Option<String>,
+    pub database_pool_size: Option<u32>,
     pub client_tokens: Option<SecretList>,
     pub free_client_tokens: Option<SecretList>,
     pub admin_username: Option<String>,

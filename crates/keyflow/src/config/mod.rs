@@ -37,6 +37,9 @@ use crate::secret::Secret;
 pub const DEFAULT_PORT: u16 = 7898;
 pub const DEFAULT_UPSTREAM_URL: &str = "https://api.siliconflow.cn";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/keyflow.db";
+/// PostgreSQL connections per instance: enough for the writers and the
+/// console, few enough that many instances fit under `max_connections`.
+pub const DEFAULT_DATABASE_POOL_SIZE: u32 = 10;
 pub const DEFAULT_TEST_MODEL: &str = "Qwen/Qwen2.5-7B-Instruct";
 pub const DEFAULT_BANNED_KEYWORDS: &str = "porn,nude,naked,sex,xxx,adult";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
@@ -52,6 +55,8 @@ pub struct Config {
     /// Without trailing slash or `/v1`.
     pub upstream_url: String,
     pub database_url: String,
+    /// Connections to a PostgreSQL database at most (SQLite ignores it).
+    pub database_pool_size: u32,
     /// Client tokens from flag/env/file; empty = the gateway is open.
     pub client_tokens: Vec<Secret>,
     /// Tokens that may call free models only.
@@ -89,6 +94,7 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
             upstream_url: DEFAULT_UPSTREAM_URL.to_string(),
             database_url: DEFAULT_DATABASE_URL.to_string(),
+            database_pool_size: DEFAULT_DATABASE_POOL_SIZE,
             client_tokens: Vec::new(),
             free_client_tokens: Vec::new(),
             admin_username: DEFAULT_ADMIN_USERNAME.to_string(),
@@ -197,7 +203,8 @@ pub enum ConfigError {
     Setting { setting: &'static str, origin: Origin, message: String },
     #[error(
         "refusing to listen on {bind} while the admin password is the default \"admin\": \
-         set ADMIN_PASSWORD (or --admin-password) to a strong password, or bind to 127.0.0.1"
+         set ADMIN_PASSWORD (or --admin-password) to a strong password (or change it in the console on a \
+         loopback bind first), or bind to 127.0.0.1"
     )]
     UnsafeBind { bind: SocketAddr },
 }

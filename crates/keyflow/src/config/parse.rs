@@ -123,6 +123,15 @@ pub fn database_url(text: &str) -> Result<String, String> {
     sqlite_path(trimmed)
 }
 
+/// Database connections per instance: 1 to 1000 (PostgreSQL's own default
+/// `max_connections` is 100, shared by every instance).
+pub fn pool_size(text: &str) -> Result<u32, String> {
+    match number::<u32>(text) {
+        Ok(n @ 1..=1000) => Ok(n),
+        _ => Err("expected a number of connections from 1 to 1000".to_string()),
+    }
+}
+
 /// A SQLite file path (`DB_PATH`) as a database URL.
 pub fn sqlite_path(text: &str) -> Result<String, String> {
     let path = text.trim();
@@ -287,6 +296,8 @@ mod tests {
         assert_eq!(database_url("postgres://u@h/db").as_deref(), Ok("postgres://u@h/db"));
         assert_eq!(database_url("data/api_keys.db").as_deref(), Ok("sqlite://data/api_keys.db"));
         assert!(database_url("mysql://h/db").is_err_and(|e| e.contains("postgres://")));
+        assert_eq!(pool_size(" 10 "), Ok(10));
+        assert!(pool_size("0").is_err() && pool_size("1001").is_err() && pool_size("ten").is_err());
         assert_eq!(sqlite_path("/var/lib/k.db").as_deref(), Ok("sqlite:///var/lib/k.db"));
         assert!(sqlite_path("  ").is_err());
     }

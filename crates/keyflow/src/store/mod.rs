@@ -1,11 +1,15 @@
 //! Persistence behind one trait, so the services never see SQL.
 //!
-//! `sqlite.rs` holds every SQLite statement; a PostgreSQL backend implements
-//! the same [`Store`] trait. The request path never awaits a store call:
-//! writes that follow requests leave through `jobs::writer`.
+//! `sqlite.rs` holds every SQLite statement, `postgres.rs` every PostgreSQL
+//! one; both implement the same [`Store`] trait, checked by one contract
+//! suite (`tests/store_contract.rs`). The request path never awaits a store
+//! call: writes that follow requests leave through `jobs::writer`.
 
 pub mod cipher;
 mod logs;
+mod postgres;
+mod postgres_keys;
+mod postgres_logs;
 mod sqlite;
 mod sqlite_logs;
 
@@ -15,6 +19,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use logs::{Bucket, Dimension, LogFilter, LogRow, LogTotals, ModelPrice, StatusFilter};
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Database id of a pool key.
@@ -26,7 +31,7 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migration(String),
-    #[error("unsupported database url `{0}`: use sqlite://PATH (PostgreSQL support is not built in yet)")]
+    #[error("unsupported database url `{0}`: use sqlite://PATH or postgres://USER:PASSWORD@HOST/DATABASE")]
     UnsupportedUrl(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -208,14 +213,63 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
 /// Like [`open`], sealing stored keys and secret settings with `secret`
 /// (`KEYFLOW_SECRET`, see [`cipher`]).
 pub async fn open_with(url: &str, secret: Option<&crate::secret::Secret>) -> StoreResult<Arc<dyn Store>> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url, secret).await?))
-    } else {
-        Err(StoreError::UnsupportedUrl(url.to_string()))
+    open_sized(url, secret, crate::config::DEFAULT_DATABASE_POOL_SIZE).await
+}
+
+/// Like [`open_with`], with at most `pool_size` connections to a PostgreSQL
+/// database (`DATABASE_POOL_SIZE`; SQLite keeps its own four).
+pub async fn open_sized(
+    url: &str,
+    secret: Option<&crate::secret::Secret>,
+    pool_size: u32,
+) -> StoreResult<Arc<dyn Store>> {
+    let scheme = url.split(':').next().unwrap_or_default().to_ascii_lowercase();
+    match scheme.as_str() {
+        "sqlite" => Ok(Arc::new(SqliteStore::open(url, secret).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(PostgresStore::open(url, secret, pool_size).await?)),
+        _ => Err(StoreError::UnsupportedUrl(redacted_url(url))),
+    }
+}
+
+/// The database URL without its password, for messages and logs.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            let hidden = if user_info.contains(':') { ":…" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{tail}")
+        }
+        None => url.to_string(),
     }
 }
 
 /// Seconds since the Unix epoch.
 pub fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_leave_in_a_url() {
+        assert_eq!(redacted_url("postgres://kf:s3cret@db:5432/keyflow"), "postgres://kf:…@db:5432/keyflow");
+        assert_eq!(
+            redacted_url("postgresql://kf@db/keyflow?sslmode=disable"),
+            "postgresql://kf@db/keyflow?sslmode=disable"
+        );
+        assert_eq!(redacted_url("postgres://kf:p@ss@db/x"), "postgres://kf:…@db/x");
+        assert_eq!(redacted_url("sqlite://data/keyflow.db"), "sqlite://data/keyflow.db");
+        assert_eq!(redacted_url("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[tokio::test]
+    async fn other_schemes_are_refused_without_their_password() {
+        let error = open("mysql://root:hunter2@db/x").await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("postgres://") && !error.contains("hunter2"), "{error}");
+    }
 }

@@ -69,20 +69,24 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Applies the missing migrations in one transaction that holds the
+    /// write lock from its start (`BEGIN IMMEDIATE`): processes opening a
+    /// new file together read the version one after the other, so none
+    /// applies a migration twice.
     async fn migrate(&self) -> StoreResult<()> {
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)").execute(&self.pool).await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)").execute(&mut *tx).await?;
         let current: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM schema_version").fetch_one(&self.pool).await?;
+            sqlx::query_scalar("SELECT MAX(version) FROM schema_version").fetch_one(&mut *tx).await?;
         let current = current.unwrap_or(0) as usize;
         for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(current) {
-            let mut tx = self.pool.begin().await?;
             sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| StoreError::Migration(format!("{name}: {e}")))?;
             sqlx::query("INSERT INTO schema_version (version) VALUES (?)")
                 .bind((index + 1) as i64)
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await?;
         }
+        tx.commit().await?;
         Ok(())
     }
 

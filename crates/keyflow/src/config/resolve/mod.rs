@@ -40,6 +40,9 @@ pub fn resolve(flags: &GlobalFlags, env: &dyn EnvSource, file: Option<FileConfig
     if let Some(url) = r.pick_with(&cat::DATABASE_URL, flag_database, database_from_env, database)? {
         config.database_url = url;
     }
+    let pool_size = file.database_pool_size.map(|n| n.to_string());
+    let pool_size = r.file_value(&cat::DATABASE_POOL_SIZE, pool_size, parse::pool_size)?;
+    r.set(&mut config.database_pool_size, &cat::DATABASE_POOL_SIZE, None, parse::pool_size, pool_size)?;
 
     let tokens = |text: &str| Ok(parse::tokens(text));
     let flag_tokens = flags.api_key.as_ref().map(|s| parse::tokens(s.expose()));

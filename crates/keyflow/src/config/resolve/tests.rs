@@ -252,6 +252,7 @@ fn every_environment_name_is_read() -> Result<(), ConfigError> {
         "API_BASE_URL",
         "DATABASE_URL",
         "DB_PATH",
+        "DATABASE_POOL_SIZE",
         "API_KEY",
         "AUTH_API_KEY",
         "AUTHORIZATION_KEY",
@@ -314,6 +315,12 @@ fn database_from_db_path_or_url() -> Result<(), ConfigError> {
     assert_eq!(url(&[("DATABASE_URL", "postgres://u:p@db/keyflow")])?, "postgres://u:p@db/keyflow");
     let config = resolve(&no_flags(), &env(&[]), Some(file("database_url = \"pool.db\"")?))?;
     assert_eq!(config.database_url, "sqlite://pool.db");
+    assert_eq!(config.database_pool_size, 10);
+    let toml = Some(file("database_pool_size = 4")?);
+    assert_eq!(resolve(&no_flags(), &env(&[("DATABASE_POOL_SIZE", "32")]), toml)?.database_pool_size, 32);
+    assert_eq!(resolve(&no_flags(), &env(&[]), Some(file("database_pool_size = 4")?))?.database_pool_size, 4);
+    let error = error_of(&no_flags(), &env(&[("DATABASE_POOL_SIZE", "0")]), None);
+    assert!(error.contains("database_pool_size") && error.contains("DATABASE_POOL_SIZE"), "{error}");
     Ok(())
 }
 
