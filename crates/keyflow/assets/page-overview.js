@@ -84,7 +84,8 @@ function section(title, tiles) {
 
 /** A stacked bar of the keys per state, each part linking to the filtered list. */
 function stateBar(keys) {
-  const total = STATES.reduce((n, s) => n + (keys[s] || 0), 0);
+  // Each key counts in one state (the server's `pool::DisplayState`), so the parts add up to the total.
+  const total = keys.total || 0;
   const bar = h('div', { class: 'statebar', role: 'img', 'aria-label': STATES.map((s) => `${t(`state.${s}`)} ${keys[s] || 0}`).join(', ') });
   for (const s of STATES) {
     const n = keys[s] || 0;

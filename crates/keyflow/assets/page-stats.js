@@ -1,6 +1,8 @@
 // Statistics: requests, tokens, spend, success rate, latency and time to
 // first byte per hour, day or month (`GET /api/stats/{hourly,daily,monthly}`),
 // drawn with charts.js, and the same figures per model, key and client token.
+// Every figure is the server's: the window's sums (`summary`, `*_summary`)
+// come folded and averaged by `stats/`, never re-added here.
 
 import { t } from './i18n.js';
 import { api, withQuery } from './api.js';
@@ -79,14 +81,14 @@ export function render(main) {
   function draw(data) {
     const rows = data.totals || [];
     const labels = rows.map((r) => shortLabel(r.period, data.period));
-    const sum = aggregate(rows);
-    body.append(h('section', { class: 'card' }, h('div', { class: 'grid' },
+    const sum = data.summary || {};
+    body.append(h('section', { class: 'card' }, h('div', { class: 'grid', 'data-stats': 'summary' },
       stat(t('stats.requests'), fmtInt(sum.requests), t('overview.errors', { n: fmtInt(sum.errors) })),
-      stat(t('stats.success_rate'), sum.requests ? fmtPercent(sum.success / sum.requests) : '—'),
+      stat(t('stats.success_rate'), sum.requests ? fmtPercent(sum.success_rate) : '—'),
       stat(t('stats.tokens'), fmtCompact(sum.total_tokens)),
       stat(t('stats.spend'), fmtCny(sum.cost)),
-      stat(t('stats.latency'), sum.requests ? fmtMs(sum.latency / sum.requests) : '—'),
-      stat(t('stats.ttfb'), sum.requests ? fmtMs(sum.ttfb / sum.requests) : '—'))));
+      stat(t('stats.latency'), sum.requests ? fmtMs(sum.avg_latency_ms) : '—'),
+      stat(t('stats.ttfb'), sum.requests ? fmtMs(sum.avg_ttfb_ms) : '—'))));
     const grid = h('div', { class: 'chart-grid' });
     body.append(grid);
     const pending = [
@@ -104,9 +106,9 @@ export function render(main) {
     // Drawn once all cards are in place, so each measures its real width.
     for (const make of pending) make();
 
-    breakdown(t('stats.by_model'), group(data.by_model || [], (r) => r.model || '—'), (name) => h('span', { class: 'mono' }, name));
-    breakdown(t('stats.by_key'), group(data.by_key || [], (r) => (r.key_id ? `#${r.key_id}` : '—')), (name) => name);
-    breakdown(t('stats.by_client'), group(data.by_client || [], (r) => r.client || t('stats.no_token')), (name) => name);
+    breakdown(t('stats.by_model'), named(data.model_summary, (r) => r.model || '—'), (name) => h('span', { class: 'mono' }, name));
+    breakdown(t('stats.by_key'), named(data.key_summary, (r) => (r.key_id ? `#${r.key_id}` : '—')), (name) => name);
+    breakdown(t('stats.by_client'), named(data.client_summary, (r) => r.client || t('stats.no_token')), (name) => name);
   }
 
   function breakdown(title, groups, cell) {
@@ -117,13 +119,13 @@ export function render(main) {
       h('tbody', {}, groups.length ? groups.map((g) => h('tr', {},
         h('td', {}, cell(g.name)),
         h('td', { class: 'num' }, fmtInt(g.requests)),
-        h('td', { class: 'num' }, fmtPercent(g.requests ? g.success / g.requests : null)),
+        h('td', { class: 'num' }, fmtPercent(g.requests ? g.success_rate : null)),
         h('td', { class: 'num' }, fmtInt(g.prompt_tokens)),
         h('td', { class: 'num' }, fmtInt(g.completion_tokens)),
         h('td', { class: 'num' }, fmtInt(g.total_tokens)),
         h('td', { class: 'num' }, fmtCny(g.cost)),
-        h('td', { class: 'num' }, fmtMs(g.requests ? g.latency / g.requests : null)),
-        h('td', { class: 'num' }, fmtMs(g.requests ? g.ttfb / g.requests : null)))) : emptyRow(9)));
+        h('td', { class: 'num' }, fmtMs(g.requests ? g.avg_latency_ms : null)),
+        h('td', { class: 'num' }, fmtMs(g.requests ? g.avg_ttfb_ms : null)))) : emptyRow(9)));
     body.append(h('section', { class: 'card' }, h('h2', {}, title), top.length ? chartBox : null, tableWrap(table, title)));
     if (top.length) {
       charts.push(hbarChart(chartBox, { title: `${title}: ${t('stats.tokens')}`, labels: top.map((g) => g.name), values: top.map((g) => g.total_tokens), format: fmtCompact }));
@@ -137,34 +139,9 @@ export function render(main) {
   };
 }
 
-/** Sums rows; latency and TTFB kept as totals (average × requests) to average later. */
-function aggregate(rows) {
-  const s = { requests: 0, success: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, images: 0, cost: 0, latency: 0, ttfb: 0 };
-  for (const r of rows) {
-    s.requests += r.requests;
-    s.success += r.success;
-    s.errors += r.errors;
-    s.prompt_tokens += r.prompt_tokens;
-    s.completion_tokens += r.completion_tokens;
-    s.total_tokens += r.total_tokens;
-    s.images += r.images;
-    s.cost += r.cost;
-    s.latency += r.avg_latency_ms * r.requests;
-    s.ttfb += r.avg_ttfb_ms * r.requests;
-  }
-  return s;
-}
-
-/** Per-period rows folded into one row per name, biggest token users first. */
-function group(rows, nameOf) {
-  const byName = new Map();
-  for (const r of rows) {
-    const name = nameOf(r);
-    if (!byName.has(name)) byName.set(name, []);
-    byName.get(name).push(r);
-  }
-  return [...byName.entries()].map(([name, rs]) => ({ name, ...aggregate(rs) }))
-    .sort((a, b) => b.total_tokens - a.total_tokens || b.requests - a.requests);
+/** The server's rows over the window (already in its order), each with the name shown. */
+function named(rows, nameOf) {
+  return (rows || []).map((r) => ({ ...r, name: nameOf(r) }));
 }
 
 /** Axis labels: the hour for hourly, month-day for daily, year-month for monthly. */

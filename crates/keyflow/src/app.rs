@@ -16,10 +16,13 @@ use tokio_util::task::TaskTracker;
 
 use crate::catalog::Catalog;
 use crate::config::{Config, RuntimeSettings};
-use crate::jobs::{maintenance, writer};
+use crate::jobs::maintenance;
+use crate::keys::{self, Keys};
+use crate::models::Models;
 use crate::pins::Pins;
 use crate::pool::KeyPool;
 use crate::state::{AppState, Inner};
+use crate::store::writer;
 use crate::upstream::Upstream;
 use crate::usage::ingest;
 use crate::usage::meters::Meters;
@@ -62,14 +65,15 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     meters.prices.load(store.as_ref()).await?;
     let pins = Pins::default();
     pins.load(store.load_pins().await?);
-    let catalog = Catalog::default();
+    let catalog = Arc::new(Catalog::default());
     crate::catalog::load(&catalog, store.as_ref()).await?;
-    let upstream = Upstream::new(&config.upstream_url, &settings);
+    let upstream = Arc::new(Upstream::new(&config.upstream_url, &settings));
+    let settings = Arc::new(ArcSwap::from_pointee(settings));
     let tokens = crate::tokens::ClientTokens::default();
     tokens.load(store.as_ref()).await?;
     // A user name taken by `keyflow migrate` applies while none is configured.
-    let admin_username = crate::admin::password::username(store.as_ref(), &config).await?;
-    let admin_auth = crate::admin::password::AdminAuth::new(&admin_username, config.admin_password.clone());
+    let admin_username = crate::access::password::username(store.as_ref(), &config).await?;
+    let admin_auth = crate::access::password::AdminAuth::new(&admin_username, config.admin_password.clone());
     admin_auth.load(store.as_ref()).await?;
     let (writer, rx) = writer::Writer::channel();
     let tracker = TaskTracker::new();
@@ -79,9 +83,26 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let (rows_tx, rows_rx) = tokio::sync::mpsc::channel(ingest::ROW_QUEUE);
     tracker.spawn(ingest::ingest(outcomes, rows_tx, Arc::clone(&meters), Arc::clone(&pool)));
     tracker.spawn(ingest::write(rows_rx, Arc::clone(&store), Arc::clone(&meters)));
+    let models = Models {
+        catalog: Arc::clone(&catalog),
+        pool: Arc::clone(&pool),
+        upstream: Arc::clone(&upstream),
+        writer: writer.clone(),
+        settings: Arc::clone(&settings),
+        test_key: config.free_model_test_key.clone(),
+    };
+    let keys = Keys::new(keys::Handles {
+        store: Arc::clone(&store),
+        pool: Arc::clone(&pool),
+        upstream: Arc::clone(&upstream),
+        models: models.clone(),
+        tracker: tracker.clone(),
+        test_model: config.test_model.clone(),
+        purge_invalid: config.purge_invalid,
+    });
     Ok(AppState::new(Inner {
         config,
-        settings: ArcSwap::from_pointee(settings),
+        settings,
         store,
         pool,
         pins,
@@ -90,7 +111,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         writer,
         recorder,
         meters,
-        refresh: Default::default(),
+        keys,
+        models,
         tokens,
         sessions: Default::default(),
         logins: Default::default(),
@@ -143,11 +165,11 @@ impl App {
         let addr = listener.local_addr()?;
 
         if let Some(keys) = keys_at_start {
-            let report = crate::keys::import(&state, keys.expose(), false).await?;
+            let report = state.keys.import(keys.expose(), false).await?;
             if report.added > 0 {
                 tracing::info!(added = report.added, "imported keys from KEYS; validating in the background");
                 let ids = report.details.iter().filter(|d| d.result == "added").filter_map(|d| d.id).collect();
-                crate::keys::start_refresh(&state, Some(ids));
+                state.keys.start_refresh(Some(ids));
             }
         }
 

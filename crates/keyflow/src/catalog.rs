@@ -16,8 +16,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::RuntimeSettings;
-use crate::jobs::writer::{WriteOp, Writer};
 use crate::pool::ModelClass;
+use crate::store::writer::{WriteOp, Writer};
 use crate::store::{ModelFact, Store};
 
 /// `sub_type` → `type`, as SiliconFlow documents them.
@@ -104,7 +104,7 @@ impl Catalog {
             writer.send(WriteOp::ModelFact(ModelFact {
                 model: model.to_string(),
                 free: Some(free),
-                updated_at: crate::store::now_secs(),
+                updated_at: crate::clock::now_secs(),
             }));
         }
     }

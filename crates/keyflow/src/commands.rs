@@ -1,15 +1,15 @@
-//! What each command-line command does: serve, demo, and `keys …` and
-//! `migrate` run directly against the database (a running gateway picks the changes up
+//! What each command-line command does: serve, demo, and `keys …`,
+//! `migrate` and `db copy` run directly against the database (a running gateway picks the changes up
 //! within a second through the store's keys version).
 
 use std::io::Read as _;
 
 use anyhow::Context as _;
 
+use crate::app::App;
 use crate::cli::{Cli, Command, DemoArgs, ExportArgs, ImportArgs, KeysCommand, ListArgs, MigrateArgs, RefreshArgs};
 use crate::config::Config;
 use crate::pool::export::{render_export, ExportFilter, ExportOptions, ExportRow, ExportSort, Separator, SortOrder};
-use crate::App;
 
 pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command_or_serve() {
@@ -20,6 +20,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Keys(KeysCommand::List(args)) => keys_list(config, args).await,
         Command::Keys(KeysCommand::Refresh(args)) => keys_refresh(config, args).await,
         Command::Migrate(args) => migrate(config, args).await,
+        Command::Db(crate::cli::DbCommand::Copy(args)) => db_copy(config, args).await,
     }
 }
 
@@ -105,7 +106,7 @@ async fn keys_import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
         std::fs::read_to_string(&args.input).with_context(|| format!("reading {}", args.input.display()))?
     };
     let state = crate::app::build_state(config).await?;
-    let report = crate::keys::import(&state, &text, !args.no_validate).await?;
+    let report = state.keys.import(&text, !args.no_validate).await?;
     println!(
         "added {}, already present {}, malformed {}, invalid {}",
         report.added, report.already_present, report.malformed, report.invalid
@@ -154,14 +155,8 @@ async fn keys_export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
 
 async fn keys_list(config: Config, args: ListArgs) -> anyhow::Result<()> {
     let state = crate::app::build_state(config).await?;
-    let snapshot = state.pool.snapshot();
     let wanted = args.state.map(|s| format!("{s:?}").to_ascii_lowercase());
-    let views: Vec<_> = snapshot
-        .entries
-        .iter()
-        .map(|e| crate::admin::key_view(&state.pool, e))
-        .filter(|v| wanted.as_deref().is_none_or(|w| v.state == w))
-        .collect();
+    let views = crate::keys::list(&state.pool, &crate::keys::KeyQuery { state: wanted, ..Default::default() }).items;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&views)?);
     } else {
@@ -172,7 +167,7 @@ async fn keys_list(config: Config, args: ListArgs) -> anyhow::Result<()> {
                 "{:>6}  {:<16}  {:<9}  {:>10}  {:>8}  {}",
                 v.id,
                 v.key,
-                v.state,
+                v.state.as_str(),
                 balance,
                 v.usage_count,
                 v.last_error.as_deref().unwrap_or("")
@@ -187,7 +182,7 @@ async fn keys_list(config: Config, args: ListArgs) -> anyhow::Result<()> {
 async fn keys_refresh(config: Config, args: RefreshArgs) -> anyhow::Result<()> {
     let state = crate::app::build_state(config).await?;
     let ids = (!args.ids.is_empty()).then_some(args.ids);
-    let summary = crate::keys::refresh(&state, ids, None).await?;
+    let summary = state.keys.refresh(ids).await?;
     println!(
         "checked {}, valid {}, invalid {}, unverified (retry later) {}",
         summary.checked,
@@ -213,6 +208,15 @@ async fn migrate(config: Config, args: MigrateArgs) -> anyhow::Result<()> {
     let report = crate::migrate::apply(&state, source, !args.no_validate).await;
     finish(state).await;
     print!("{}", report?);
+    Ok(())
+}
+
+/// Copies one database into another through the store API (sealing with
+/// `KEYFLOW_SECRET` when set) and prints the counts; no gateway starts.
+async fn db_copy(config: Config, args: crate::cli::DbCopyArgs) -> anyhow::Result<()> {
+    let secret = config.secret.as_ref();
+    let report = crate::dbcopy::copy(&args.from, &args.to, secret, config.database_pool_size).await?;
+    print!("{report}");
     Ok(())
 }
 

@@ -15,8 +15,8 @@ use axum::Json;
 use http::StatusCode;
 use serde_json::json;
 
+use crate::access::limiter::{locked_out_message, Way};
 use crate::admin::error::ApiError;
-use crate::admin::limiter::{locked_out_message, Way};
 use crate::config::AccessControl;
 use crate::secret::constant_time_eq;
 use crate::state::AppState;
@@ -73,7 +73,7 @@ pub async fn health(
         "database": database,
         "keys": state.pool.counts(),
         "jobs": {
-            "refresh": state.refresh.view(),
+            "refresh": state.keys.progress(),
             "auto_refresh_interval_secs": settings.auto_refresh_interval_secs,
         },
         "requests": state.meters.totals(),

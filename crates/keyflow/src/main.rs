@@ -11,7 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = keyflow::cli::Cli::parse();
-    let config = match keyflow::config::load(&cli, &keyflow::config::ProcessEnv) {
+    let config = match keyflow::config::load(&cli.global, &keyflow::config::ProcessEnv) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("keyflow: {e}");

@@ -10,9 +10,28 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use crate::jobs::writer::{WriteOp, Writer};
-use crate::proxy::route::PinKind;
+use crate::store::writer::{WriteOp, Writer};
 use crate::store::{KeyId, Pin, Store, StoreResult};
+
+/// The resource kinds that live inside one upstream account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinKind {
+    File,
+    Batch,
+    Voice,
+    Video,
+}
+
+impl PinKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinKind::File => "file",
+            PinKind::Batch => "batch",
+            PinKind::Voice => "voice",
+            PinKind::Video => "video",
+        }
+    }
+}
 
 /// Who asks about a resource.
 #[derive(Debug, Clone, Copy)]
@@ -100,7 +119,7 @@ impl Pins {
             kind: kind.as_str().to_string(),
             resource_id: id.to_string(),
             key_id,
-            created_at: crate::store::now_secs(),
+            created_at: crate::clock::now_secs(),
             owner: client.map(|c| c.to_string()),
         }));
     }

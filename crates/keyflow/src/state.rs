@@ -1,4 +1,7 @@
-//! The one cloneable application state every handler and job shares.
+//! The one cloneable application state every handler and job shares: the
+//! handles of the floors below (settings, store, pool, pins, catalogue,
+//! upstream, recording) and the services built on them (keys, models,
+//! tokens, access). Surfaces read it; nothing below it knows it.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -7,13 +10,19 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::access::limiter::FailedLogins;
+use crate::access::password::AdminAuth;
+use crate::access::session::Sessions;
 use crate::catalog::Catalog;
 use crate::config::{Config, RuntimeSettings};
-use crate::jobs::writer::Writer;
-use crate::keys::RefreshProgress;
+use crate::keys::Keys;
+use crate::models::Models;
 use crate::pins::Pins;
 use crate::pool::KeyPool;
+use crate::store::writer::Writer;
 use crate::store::Store;
+use crate::tokens::ClientTokens;
+use crate::upstream::failover::Failover;
 use crate::upstream::Upstream;
 use crate::usage::meters::Meters;
 use crate::usage::recorder::Recorder;
@@ -21,21 +30,22 @@ use crate::usage::recorder::Recorder;
 pub struct Inner {
     pub config: Config,
     /// Live settings, swapped whole when the operator saves them.
-    pub settings: ArcSwap<RuntimeSettings>,
+    pub settings: Arc<ArcSwap<RuntimeSettings>>,
     pub store: Arc<dyn Store>,
     pub pool: Arc<KeyPool>,
     pub pins: Pins,
-    pub catalog: Catalog,
-    pub upstream: Upstream,
+    pub catalog: Arc<Catalog>,
+    pub upstream: Arc<Upstream>,
     pub writer: Writer,
     pub recorder: Recorder,
     pub meters: Arc<Meters>,
-    pub refresh: RefreshProgress,
-    pub tokens: crate::tokens::ClientTokens,
-    pub sessions: crate::admin::session::Sessions,
+    pub keys: Keys,
+    pub models: Models,
+    pub tokens: ClientTokens,
+    pub sessions: Sessions,
     /// Failed credentials per client address, for every way in.
-    pub logins: crate::admin::limiter::FailedLogins,
-    pub admin_auth: crate::admin::password::AdminAuth,
+    pub logins: FailedLogins,
+    pub admin_auth: AdminAuth,
     pub tracker: TaskTracker,
     pub shutdown: CancellationToken,
     pub started_at: std::time::Instant,
@@ -51,6 +61,19 @@ impl AppState {
 
     pub fn settings(&self) -> Arc<RuntimeSettings> {
         self.settings.load_full()
+    }
+
+    /// What the failover loop reads and acts on, for one call.
+    pub fn failover(&self) -> Failover<'_> {
+        Failover {
+            settings: self.settings(),
+            pool: &self.pool,
+            catalog: &self.catalog,
+            upstream: &self.upstream,
+            writer: &self.writer,
+            purge_invalid: self.config.purge_invalid,
+            recheck: &self.keys,
+        }
     }
 }
 

@@ -10,7 +10,8 @@ use arc_swap::ArcSwap;
 use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
 
-use crate::store::{now_secs, ClientTokenRecord, Store, StoreResult};
+use crate::clock::now_secs;
+use crate::store::{ClientTokenRecord, Store, StoreResult};
 
 #[derive(Debug)]
 pub struct TokenInfo {

@@ -10,6 +10,8 @@
 
 #[path = "store_contract/app.rs"]
 mod app;
+#[path = "store_contract/copy.rs"]
+mod copy;
 #[path = "store_contract/db.rs"]
 mod db;
 #[path = "store_contract/logs.rs"]
@@ -17,6 +19,7 @@ mod logs;
 
 use keyflow::store::{ClientTokenRecord, KeyRecord, KeyState, KeyStatusUpdate, ModelFact, NewKey, Pin, StoreError};
 
+use copy::*;
 use db::TestDb;
 use logs::*;
 
@@ -56,10 +59,13 @@ contract!(
     log_totals_and_buckets,
     log_rows_delete,
     prices,
+    named_values_are_listed_as_stored,
+    log_rows_follow_their_ids_and_land_with_their_mark,
 );
 
 pub fn new_key(secret: &str, balance_hint: Option<f64>, created_at: i64) -> NewKey {
-    NewKey { secret: secret.to_string(), balance_hint, created_at }
+    // The state is the key service's decision; the store writes it as given.
+    NewKey { secret: secret.to_string(), state: keyflow::keys::initial_state(balance_hint), balance_hint, created_at }
 }
 
 fn status(id: i64, state: KeyState) -> KeyStatusUpdate {

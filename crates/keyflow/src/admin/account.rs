@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::auth::{admin_session, is_cross_site};
 use super::error::{ApiError, ApiResult};
-use super::limiter::{locked_out_message, Way};
-use super::session::{cookie, is_tls, set_cookie, Role, ADMIN_COOKIE, ADMIN_TTL};
+use crate::access::limiter::{locked_out_message, Way};
+use crate::access::session::{cookie, is_tls, set_cookie, Role, ADMIN_COOKIE, ADMIN_TTL};
 use crate::state::AppState;
 
 #[derive(Deserialize)]

@@ -11,8 +11,8 @@ use base64::Engine;
 use http::Method;
 
 use super::error::ApiError;
-use super::limiter::{locked_out_message, Way};
-use super::session::{cookie, Role, ADMIN_COOKIE};
+use crate::access::limiter::{locked_out_message, Way};
+use crate::access::session::{cookie, Role, ADMIN_COOKIE};
 use crate::state::AppState;
 
 /// The user name and password of an HTTP Basic `Authorization` header.
@@ -60,7 +60,7 @@ pub async fn is_admin(state: &AppState, peer: IpAddr, headers: &http::HeaderMap)
 }
 
 /// The admin session of the request, if its cookie names a live one.
-pub fn admin_session(state: &AppState, headers: &http::HeaderMap) -> Option<super::session::Session> {
+pub fn admin_session(state: &AppState, headers: &http::HeaderMap) -> Option<crate::access::session::Session> {
     cookie(headers, ADMIN_COOKIE).and_then(|value| state.sessions.get(value, Role::Admin))
 }
 

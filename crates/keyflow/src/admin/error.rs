@@ -66,3 +66,38 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+// Service errors, each mapped here once to the HTTP class it belongs to:
+// the services know nothing of HTTP, the handlers only use `?`.
+
+impl From<crate::keys::UnknownSort> for ApiError {
+    fn from(e: crate::keys::UnknownSort) -> ApiError {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
+impl From<crate::settings::SettingsError> for ApiError {
+    fn from(e: crate::settings::SettingsError) -> ApiError {
+        match e {
+            crate::settings::SettingsError::Store(e) => ApiError::Store(e),
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::usage::prices::PriceError> for ApiError {
+    fn from(e: crate::usage::prices::PriceError) -> ApiError {
+        use crate::usage::prices::PriceError;
+        match e {
+            PriceError::OutOfRange => ApiError::BadRequest(e.to_string()),
+            PriceError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            PriceError::Store(e) => ApiError::Store(e),
+        }
+    }
+}
+
+impl From<crate::stats::UnknownTimeZone> for ApiError {
+    fn from(e: crate::stats::UnknownTimeZone) -> ApiError {
+        ApiError::BadRequest(e.to_string())
+    }
+}

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::error::{ApiError, ApiResult};
 use super::Paging;
+use crate::clock::parse_time;
 use crate::state::AppState;
 use crate::store::{LogFilter, StatusFilter};
 
@@ -24,26 +25,6 @@ pub struct LogQuery {
     /// Unix seconds or milliseconds, or an RFC 3339 time or `YYYY-MM-DD` date (UTC).
     pub from: Option<String>,
     pub to: Option<String>,
-}
-
-/// Reads a time bound in any of the accepted forms.
-pub fn parse_time(text: &str) -> Result<i64, String> {
-    let text = text.trim();
-    if let Ok(n) = text.parse::<i64>() {
-        // Seconds until the year 5138; milliseconds beyond.
-        return Ok(if n < 100_000_000_000 { n * 1000 } else { n });
-    }
-    if let Ok(ts) = text.parse::<jiff::Timestamp>() {
-        return Ok(ts.as_millisecond());
-    }
-    if let Ok(date) = text.parse::<jiff::civil::Date>() {
-        if let Ok(z) = date.to_zoned(jiff::tz::TimeZone::UTC) {
-            return Ok(z.timestamp().as_millisecond());
-        }
-    }
-    Err(format!(
-        "cannot read the time `{text}`: use Unix seconds, RFC 3339 (2026-11-22T08:00:00Z) or a date (2026-11-22)"
-    ))
 }
 
 impl LogQuery {

@@ -5,13 +5,9 @@ mod account;
 pub(crate) mod auth;
 pub mod error;
 mod keys;
-pub mod limiter;
 mod logs;
-pub use keys::view as key_view;
 mod models;
-pub mod password;
 mod public;
-pub mod session;
 mod settings;
 mod stats;
 mod tokens;
@@ -22,7 +18,6 @@ use axum::Router;
 use crate::state::AppState;
 
 pub use auth::{is_admin, peer_ip};
-pub use logs::parse_time;
 pub use stats::queue_depth;
 
 pub fn router(state: AppState) -> Router<AppState> {

@@ -1,4 +1,5 @@
-//! `/api/models`: the catalogue with price class and bans.
+//! `/api/models`: the catalogue with price class and bans, and the price
+//! table (checked and stored by the prices service, `usage::prices`).
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -10,10 +11,8 @@ use crate::state::AppState;
 use crate::store::ModelPrice;
 
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
-    if state.catalog.is_stale() {
-        if let Err(e) = crate::jobs::maintenance::refresh_catalog(&state).await {
-            tracing::warn!(error = %e, "model catalogue refresh failed");
-        }
+    if let Err(e) = state.models.refresh_if_stale().await {
+        tracing::warn!(error = %e, "model catalogue refresh failed");
     }
     let settings = state.settings();
     let data = state.catalog.data();
@@ -41,16 +40,13 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<serde_json::V
 /// Forces a catalogue fetch now.
 pub async fn refresh(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     state.catalog.mark_stale();
-    crate::jobs::maintenance::refresh_catalog(&state)
-        .await
-        .map_err(|e| ApiError::Conflict(format!("model list refresh failed: {e}")))?;
+    state.models.refresh_catalog().await.map_err(|e| ApiError::Conflict(format!("model list refresh failed: {e}")))?;
     Ok(Json(json!({"models": state.catalog.data().models.len()})))
 }
 
 /// `GET /api/models/prices`: the whole price table.
 pub async fn prices(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let mut items: Vec<ModelPrice> = state.meters.prices.all().values().cloned().collect();
-    items.sort_by(|a, b| a.model.cmp(&b.model));
+    let items = state.meters.prices.sorted();
     let total = items.len();
     Json(json!({"items": items, "total": total, "page": 1, "size": total}))
 }
@@ -67,12 +63,7 @@ pub async fn put_price(
     }
     let price: ModelPrice =
         serde_json::from_value(fields).map_err(|e| ApiError::BadRequest(format!("invalid price: {e}")))?;
-    let values = [price.input_per_m, price.output_per_m, price.per_image, price.per_m_chars];
-    if values.iter().any(|v| !v.is_finite() || *v < 0.0) {
-        return Err(ApiError::BadRequest("prices must be finite numbers ≥ 0 (CNY)".into()));
-    }
-    state.store.save_price(&price).await?;
-    state.meters.prices.replace(state.store.load_prices().await?);
+    state.meters.prices.set(state.store.as_ref(), &price).await?;
     Ok(Json(price))
 }
 
@@ -80,10 +71,6 @@ pub async fn delete_price(
     State(state): State<AppState>,
     Path(model): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let found = state.store.delete_price(&model).await?;
-    if !found {
-        return Err(ApiError::NotFound(format!("no price for `{model}`")));
-    }
-    state.meters.prices.replace(state.store.load_prices().await?);
+    state.meters.prices.remove(state.store.as_ref(), &model).await?;
     Ok(Json(json!({"deleted": model})))
 }

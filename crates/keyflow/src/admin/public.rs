@@ -13,8 +13,8 @@ use serde_json::json;
 
 use super::auth::is_admin;
 use super::error::{ApiError, ApiResult};
-use super::limiter::Way;
-use super::session::{cookie, is_tls, set_cookie, Role, GUEST_COOKIE, GUEST_TTL};
+use crate::access::limiter::Way;
+use crate::access::session::{cookie, is_tls, set_cookie, Role, GUEST_COOKIE, GUEST_TTL};
 use crate::config::AccessControl;
 use crate::secret::constant_time_eq;
 use crate::state::AppState;
@@ -49,11 +49,11 @@ pub async fn dashboard(
         .entries
         .iter()
         .map(|e| {
-            let v = super::key_view(&state.pool, e);
+            let v = crate::keys::view(&state.pool, e);
             json!({"key": v.key, "state": v.state, "balance": v.balance})
         })
         .collect();
-    let live = state.meters.live.rates(crate::store::now_secs().max(0) as u64);
+    let live = state.meters.live.rates(crate::clock::now_secs().max(0) as u64);
     Ok(Json(json!({
         "pool_balance": (state.pool.total_balance() * 100.0).round() / 100.0,
         "counts": state.pool.counts(),

@@ -13,7 +13,7 @@ use crate::store::{LogFilter, StatusFilter};
 
 fn zone(state: &AppState, query: Option<&str>) -> ApiResult<jiff::tz::TimeZone> {
     let settings = state.settings();
-    stats::time_zone(query.or(settings.stats_time_zone.as_deref())).map_err(ApiError::BadRequest)
+    Ok(stats::time_zone(query.or(settings.stats_time_zone.as_deref()))?)
 }
 
 #[derive(Debug, Deserialize)]
@@ -31,7 +31,7 @@ pub async fn overview(
     let today = state.store.log_totals(&today_filter).await?;
     let errors_filter = LogFilter { status: Some(StatusFilter::Error), ..Default::default() };
     let (recent_errors, _) = state.store.query_logs(&errors_filter, 0, 10).await?;
-    let rates = state.meters.live.rates(crate::store::now_secs().max(0) as u64);
+    let rates = state.meters.live.rates(crate::clock::now_secs().max(0) as u64);
     let counts = state.pool.counts();
     Ok(Json(json!({
         "time_zone": stats::zone_name(&tz),
@@ -79,35 +79,25 @@ impl PeriodQuery {
     }
 }
 
-async fn period(
-    state: &AppState,
-    q: &PeriodQuery,
-    period: Period,
-    n: i64,
-    max: i64,
-) -> ApiResult<Json<serde_json::Value>> {
+async fn period(state: &AppState, q: &PeriodQuery, period: Period, n: i64, max: i64) -> ApiResult<Json<stats::Report>> {
     if !(1..=max).contains(&n) {
         return Err(ApiError::BadRequest(format!("the number of periods must be 1..={max}, got {n}")));
     }
     let tz = zone(state, q.tz.as_deref())?;
-    let report = stats::report(state.store.as_ref(), &tz, period, n, q.filter()?).await?;
-    Ok(Json(serde_json::to_value(report).map_err(|e| ApiError::BadRequest(e.to_string()))?))
+    Ok(Json(stats::report(state.store.as_ref(), &tz, period, n, q.filter()?).await?))
 }
 
-pub async fn hourly(State(state): State<AppState>, Query(q): Query<PeriodQuery>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn hourly(State(state): State<AppState>, Query(q): Query<PeriodQuery>) -> ApiResult<Json<stats::Report>> {
     let n = q.hours.unwrap_or(24);
     period(&state, &q, Period::Hour, n, 24 * 31).await
 }
 
-pub async fn daily(State(state): State<AppState>, Query(q): Query<PeriodQuery>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn daily(State(state): State<AppState>, Query(q): Query<PeriodQuery>) -> ApiResult<Json<stats::Report>> {
     let n = q.days.unwrap_or(30);
     period(&state, &q, Period::Day, n, 366).await
 }
 
-pub async fn monthly(
-    State(state): State<AppState>,
-    Query(q): Query<PeriodQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
+pub async fn monthly(State(state): State<AppState>, Query(q): Query<PeriodQuery>) -> ApiResult<Json<stats::Report>> {
     let n = q.months.unwrap_or(12);
     period(&state, &q, Period::Month, n, 120).await
 }

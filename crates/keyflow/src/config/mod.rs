@@ -12,6 +12,7 @@ pub mod dotenv;
 mod env;
 mod explicit;
 mod file;
+mod flags;
 mod modes;
 pub mod parse;
 mod resolve;
@@ -27,11 +28,11 @@ pub use catalog::{env_help, env_help_markdown, env_help_text, SettingInfo};
 pub use env::{EnvSource, ProcessEnv};
 pub use explicit::apply_explicit;
 pub use file::{FileConfig, FileImage, SecretList, SecretText, SizeText, TextList};
+pub use flags::GlobalFlags;
 pub use modes::{AccessControl, Strategy};
 pub use resolve::resolve;
 pub use settings::{ImageSettings, Problem, RuntimeSettings, MAX_RETRIES_LIMIT, REDACTED};
 
-use crate::cli::Cli;
 use crate::secret::Secret;
 
 pub const DEFAULT_PORT: u16 = 7898;
@@ -212,13 +213,13 @@ pub enum ConfigError {
 /// Loads the configuration: the TOML file named by `--config` or
 /// `KEYFLOW_CONFIG` (an error if missing), else `./keyflow.toml` if it
 /// exists, then [`resolve`].
-pub fn load(cli: &Cli, process: &dyn EnvSource) -> Result<Config, ConfigError> {
+pub fn load(flags: &GlobalFlags, process: &dyn EnvSource) -> Result<Config, ConfigError> {
     // `.env` in the working directory sits under the real environment.
     let dotenv_path = Path::new(".env");
     let env = dotenv::WithDotEnv::read(process, dotenv_path)
         .map_err(|source| ConfigError::Read { path: dotenv_path.to_path_buf(), source })?;
     let env = &env;
-    let file = match config_path(cli, env) {
+    let file = match config_path(flags, env) {
         (path, true) => Some(FileConfig::read(&path)?),
         (path, false) => match std::fs::read_to_string(&path) {
             Ok(text) => Some(FileConfig::from_toml_str(&text, &path)?),
@@ -226,14 +227,14 @@ pub fn load(cli: &Cli, process: &dyn EnvSource) -> Result<Config, ConfigError> {
             Err(source) => return Err(ConfigError::Read { path, source }),
         },
     };
-    let mut config = resolve(&cli.global, env, file)?;
+    let mut config = resolve(flags, env, file)?;
     config.dotenv_vars = env.len();
     Ok(config)
 }
 
 /// The config file to read and whether it was asked for explicitly.
-fn config_path(cli: &Cli, env: &dyn EnvSource) -> (PathBuf, bool) {
-    if let Some(path) = &cli.global.config {
+fn config_path(flags: &GlobalFlags, env: &dyn EnvSource) -> (PathBuf, bool) {
+    if let Some(path) = &flags.config {
         return (path.clone(), true);
     }
     if let Some((_, path)) = env::first_set(env, &["KEYFLOW_CONFIG"]) {
@@ -247,10 +248,9 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::cli::GlobalFlags;
 
-    fn cli_with_config(path: Option<PathBuf>) -> Cli {
-        Cli { global: GlobalFlags { config: path, ..GlobalFlags::default() }, command: None }
+    fn flags_with_config(path: Option<PathBuf>) -> GlobalFlags {
+        GlobalFlags { config: path, ..GlobalFlags::default() }
     }
 
     #[test]
@@ -272,11 +272,11 @@ mod tests {
     #[test]
     fn explicit_config_file_must_exist() {
         let env = HashMap::new();
-        let err = load(&cli_with_config(Some("/nonexistent/k.toml".into())), &env).err();
+        let err = load(&flags_with_config(Some("/nonexistent/k.toml".into())), &env).err();
         assert!(matches!(err, Some(ConfigError::Read { .. })), "{err:?}");
         let env: HashMap<String, String> =
             [("KEYFLOW_CONFIG".to_string(), "/nonexistent/env.toml".to_string())].into_iter().collect();
-        let err = load(&cli_with_config(None), &env).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = load(&flags_with_config(None), &env).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("/nonexistent/env.toml"), "{err}");
     }
 
@@ -287,7 +287,7 @@ mod tests {
         std::fs::write(&path, "max_retries = 7\nbind = \"127.0.0.1:9\"\n")?;
         let env: HashMap<String, String> =
             [("KEYFLOW_CONFIG".to_string(), path.display().to_string())].into_iter().collect();
-        let config = load(&cli_with_config(None), &env)?;
+        let config = load(&flags_with_config(None), &env)?;
         assert_eq!(config.runtime.max_retries, 7);
         assert_eq!(config.bind, SocketAddr::from(([127, 0, 0, 1], 9)));
         assert_eq!(config.config_file.as_deref(), Some(path.as_path()));
@@ -295,7 +295,7 @@ mod tests {
         assert_eq!(config.origin("page_size"), Origin::Default);
 
         std::fs::write(&path, "max_retris = 7\n")?;
-        let err = load(&cli_with_config(Some(path.clone())), &HashMap::new()).err().map(|e| e.to_string());
+        let err = load(&flags_with_config(Some(path.clone())), &HashMap::new()).err().map(|e| e.to_string());
         assert!(err.as_deref().is_some_and(|e| e.contains("max_retris") && e.contains("k.toml")), "{err:?}");
         Ok(())
     }

@@ -16,32 +16,33 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use tokio::sync::mpsc;
 
+use super::error::{ImageError, Refusal};
 use super::expand::expand;
 use super::family::Family;
 use super::generate::{self, Generated};
 use super::render::{self, Transcript};
 use super::request::{moderate, ImageAsk};
 use super::upstream_headers;
+use crate::access::client::Client;
 use crate::config::RuntimeSettings;
 use crate::pool::ModelClass;
-use crate::proxy::auth::Client;
-use crate::proxy::error::ProxyError;
-use crate::proxy::forward::KeyClaims;
-use crate::proxy::outcome::{self, ErrorCounts, Outcome};
 use crate::state::AppState;
-use crate::usage::Usage;
+use crate::upstream::failover::KeyClaims;
+use crate::usage::{ErrorCounts, Outcome, Usage};
 
 /// Frames buffered for a slow streaming client; the job waits beyond it.
 const STREAM_BUFFER: usize = 32;
 
-/// Answers a chat completion addressed to an image model.
+/// Answers a chat completion addressed to an image model. A refusal is
+/// the caller's to answer and log; an answer logs itself when its images
+/// are done.
 pub async fn serve_chat(
     state: &AppState,
     client: &Client,
     headers: &HeaderMap,
     body: &Bytes,
     started: Instant,
-) -> Result<Response, ProxyError> {
+) -> Result<Response, Refusal> {
     let ask = ImageAsk::parse_off_workers(&state.tracker, body).await?;
     let settings = state.settings();
     let image_settings = &settings.image;
@@ -50,10 +51,10 @@ pub async fn serve_chat(
 
     let usable = usable_keys(state, &ask.model, &settings);
     if usable == 0 {
-        return Err(ProxyError::NoKey(format!(
+        return Err(Refusal::from(ImageError::NoKey(format!(
             "no usable key for image model `{}`: add keys or wait for cooling keys",
             ask.model
-        )));
+        ))));
     }
     let wanted = ask.count.unwrap_or(1);
     let n = wanted.min(image_settings.max_images_per_request.max(1)).min(usable as u32);
@@ -63,16 +64,9 @@ pub async fn serve_chat(
     let expansion = expand(state, image_settings, &ask.prompt, client.free_only, &upstream).await;
     let usage = expansion.usage.unwrap_or_default();
     let prompt = expansion.prompt.unwrap_or_else(|| ask.prompt.clone());
-    if let Err(refusal) = moderate(&image_settings.banned_keywords, &prompt) {
-        // The expansion was paid for: this path records the refusal with
-        // its usage and answers it itself (an `Err` would be logged again,
-        // without the usage, by the `/v1` handler).
-        let mut refused =
-            Outcome { status: refusal.status().as_u16(), error: Some(refusal.to_string()), ..Outcome::default() };
-        refused.usage = expansion.usage;
-        refused.upstream_errors = expansion.errors;
-        record(state, client, &ask, started, refused);
-        return Ok(refusal.render(false));
+    if let Err(error) = moderate(&image_settings.banned_keywords, &prompt) {
+        // The expansion was paid for: the refusal's log entry shows it.
+        return Err(Refusal { error, usage: expansion.usage, upstream_errors: expansion.errors });
     }
 
     let job = Job {
@@ -101,7 +95,7 @@ pub async fn serve_chat(
         headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         return Ok(response);
     }
-    let completion = state.tracker.spawn(job.run(None)).await.map_err(|e| ProxyError::Internal(e.to_string()))?;
+    let completion = state.tracker.spawn(job.run(None)).await.map_err(|e| ImageError::Internal(e.to_string()))?;
     Ok((StatusCode::OK, axum::Json(completion)).into_response())
 }
 
@@ -211,13 +205,13 @@ impl Job {
 
 /// Fills in what every outcome of this path shares, and records it.
 fn record(state: &AppState, client: &Client, ask: &ImageAsk, started: Instant, mut outcome: Outcome) {
-    outcome.started_at_ms = outcome::now_ms() - started.elapsed().as_millis() as i64;
+    outcome.started_at_ms = crate::clock::now_ms() - started.elapsed().as_millis() as i64;
     outcome.client = client.name.clone();
     outcome.route = "/v1/chat/completions".to_string();
     outcome.model = Some(ask.model.clone());
     outcome.latency = started.elapsed();
     outcome.stream = ask.stream;
-    outcome::record(state, outcome);
+    state.recorder.record_soon(&state.tracker, outcome);
 }
 
 /// Adds one call's upstream failures to the request's.

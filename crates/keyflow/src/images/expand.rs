@@ -9,10 +9,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::config::ImageSettings;
-use crate::proxy::forward::{self, Answer, Attempt};
-use crate::proxy::outcome::ErrorCounts;
 use crate::state::AppState;
-use crate::usage::{usage_from_body, Usage};
+use crate::upstream::failover::{self, Answer, Attempt};
+use crate::upstream::Blame;
+use crate::usage::{usage_from_body, ErrorCounts, Usage};
 
 /// What the prompt model is asked to do.
 const SYSTEM_PROMPT: &str = "You write prompts for an image generation model. Rewrite the user's request \
@@ -88,9 +88,10 @@ async fn call_model(
         free_only,
         pinned: None,
         claims: None,
+        blame: Blame::Key,
     };
     let mut errors = ErrorCounts::default();
-    let answer = forward::run(state, attempt, &mut errors).await;
+    let answer = failover::run(&state.failover(), attempt, &mut errors).await;
     let failed = |failure: String| Expansion { failure: Some(failure), errors, ..Default::default() };
     match answer {
         Ok(Answer::Success { response, lease, .. }) => {

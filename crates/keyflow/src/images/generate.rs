@@ -7,10 +7,11 @@ use serde_json::{json, Map, Value};
 
 use super::rehost::{rehost, Link};
 use crate::config::ImageSettings;
-use crate::proxy::forward::{self, Answer, Attempt, KeyClaims};
-use crate::proxy::outcome::ErrorCounts;
 use crate::state::AppState;
 use crate::store::KeyId;
+use crate::upstream::failover::{self, Answer, Attempt, KeyClaims};
+use crate::upstream::Blame;
+use crate::usage::ErrorCounts;
 
 /// An image answer is a small JSON document holding links.
 const BODY_LIMIT: usize = 1 << 20;
@@ -69,8 +70,9 @@ async fn generate_counting(request: &Request<'_>, errors: &mut ErrorCounts) -> G
         free_only: request.free_only,
         pinned: None,
         claims: Some(request.claims),
+        blame: Blame::Key,
     };
-    let (response, lease, retries) = match forward::run(request.state, attempt, errors).await {
+    let (response, lease, retries) = match failover::run(&request.state.failover(), attempt, errors).await {
         Ok(Answer::Success { response, lease, retries, .. }) => (response, lease, retries),
         Ok(Answer::Upstream { error, retries, .. }) => return Generated::Failed { reason: error, retries },
         Err(e) => return Generated::Failed { reason: e.to_string(), retries: 0 },

@@ -14,6 +14,7 @@
 //! did not produce, and no image call is made for a refused prompt.
 
 mod chat;
+pub mod error;
 mod expand;
 pub mod family;
 mod generate;
@@ -26,6 +27,7 @@ pub mod size;
 use http::{HeaderMap, HeaderValue};
 
 pub use chat::serve_chat;
+pub use error::{ImageError, Refusal};
 
 use crate::state::AppState;
 
@@ -43,7 +45,7 @@ pub async fn is_image_model(state: &AppState, model: &str) -> bool {
         return false;
     }
     if state.catalog.is_stale() {
-        if let Err(e) = crate::jobs::maintenance::refresh_catalog(state).await {
+        if let Err(e) = state.models.refresh_catalog().await {
             tracing::debug!(error = %e, "catalogue refresh failed; judging the model by its name");
         }
         if let Some(sub_type) = state.catalog.sub_type_of(model) {

@@ -26,6 +26,37 @@ const MAX_IMAGE_BYTES: usize = 32 << 20;
 /// Lsky Pro and short-link answers are small JSON documents.
 const MAX_ANSWER_BYTES: usize = 64 << 10;
 
+/// Why one re-hosting step kept the link it was given. Logged for the
+/// operator, never shown to the client (who gets upstream's link instead).
+#[derive(Debug, thiserror::Error)]
+pub enum RehostError {
+    #[error("download: not a link: {0}")]
+    NotALink(String),
+    #[error("download refused: {0}")]
+    Refused(#[from] guard::Refused),
+    #[error("the download client could not be built")]
+    NoClient,
+    /// No answer, or a broken or oversized body (`step` says which transfer).
+    #[error("{step}: {reason}")]
+    Transfer { step: &'static str, reason: String },
+    #[error("download answered {0}")]
+    DownloadStatus(http::StatusCode),
+    #[error("download: image larger than {MAX_IMAGE_BYTES} bytes")]
+    TooLarge,
+    #[error("upload answer ({status}) is not JSON: {source}")]
+    UploadNotJson { status: http::StatusCode, source: serde_json::Error },
+    #[error("Lsky Pro answered {status}: {message}")]
+    Lsky { status: http::StatusCode, message: String },
+    #[error("short-link service answered {0}")]
+    ShortenStatus(http::StatusCode),
+    #[error("no short link in the service's answer")]
+    NoShortLink,
+}
+
+fn transfer(step: &'static str) -> impl FnOnce(String) -> RehostError {
+    move |reason| RehostError::Transfer { step, reason }
+}
+
 /// An image link as shown to the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
@@ -67,7 +98,7 @@ async fn upload_to_lsky(
     base: &str,
     token: &str,
     image_url: &str,
-) -> Result<String, String> {
+) -> Result<String, RehostError> {
     let (image, content_type) = download(state, image_url).await?;
     let boundary = format!("keyflow-{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
     let body = multipart_file(&boundary, &image, &content_type);
@@ -82,17 +113,17 @@ async fn upload_to_lsky(
         .timeout(TRANSFER_TIMEOUT)
         .send()
         .await
-        .map_err(|e| format!("upload: {}", describe(&e)))?;
+        .map_err(|e| transfer("upload")(describe(&e)))?;
     let status = response.status();
-    let answer = read_answer(response, TRANSFER_TIMEOUT).await.map_err(|e| format!("upload answer ({status}): {e}"))?;
+    let answer = read_answer("upload answer", response, TRANSFER_TIMEOUT).await?;
     let answer: Value =
-        serde_json::from_slice(&answer).map_err(|e| format!("upload answer ({status}) is not JSON: {e}"))?;
+        serde_json::from_slice(&answer).map_err(|source| RehostError::UploadNotJson { status, source })?;
     let hosted = answer.pointer("/data/links/url").and_then(Value::as_str).filter(|u| is_http(u));
     match (answer.get("status").and_then(Value::as_bool), hosted) {
         (Some(true), Some(url)) => Ok(url.to_string()),
         _ => {
             let message = answer.get("message").and_then(Value::as_str).unwrap_or("no image link in the answer");
-            Err(format!("Lsky Pro answered {status}: {message}"))
+            Err(RehostError::Lsky { status, message: message.to_string() })
         }
     }
 }
@@ -101,23 +132,23 @@ async fn upload_to_lsky(
 /// upstream's origin (trusted, and where a local test upstream serves its
 /// images) use the upstream client; any other link goes through the client
 /// that connects to public addresses only.
-async fn download(state: &AppState, url: &str) -> Result<(Bytes, String), String> {
-    let link = reqwest::Url::parse(url).map_err(|e| format!("download: not a link: {e}"))?;
+async fn download(state: &AppState, url: &str) -> Result<(Bytes, String), RehostError> {
+    let link = reqwest::Url::parse(url).map_err(|e| RehostError::NotALink(e.to_string()))?;
     let upstream = reqwest::Url::parse(state.upstream.base()).ok();
     let request = if upstream.is_some_and(|base| guard::same_origin(&base, &link)) {
         state.upstream.client().get(link)
     } else {
-        guard::check_url(&link).map_err(|e| format!("download refused: {e}"))?;
-        guard::public_client()?.get(link)
+        guard::check_url(&link)?;
+        guard::public_client().ok_or(RehostError::NoClient)?.get(link)
     };
-    let response = request.timeout(TRANSFER_TIMEOUT).send().await.map_err(|e| format!("download: {}", describe(&e)))?;
+    let response = request.timeout(TRANSFER_TIMEOUT).send().await.map_err(|e| transfer("download")(describe(&e)))?;
     if !response.status().is_success() {
-        return Err(format!("download answered {}", response.status()));
+        return Err(RehostError::DownloadStatus(response.status()));
     }
     // Refused before reading when the size is announced; counted while
     // streaming otherwise (`read_body`).
     if response.content_length().is_some_and(|n| n > MAX_IMAGE_BYTES as u64) {
-        return Err(format!("download: image larger than {MAX_IMAGE_BYTES} bytes"));
+        return Err(RehostError::TooLarge);
     }
     let content_type = response
         .headers()
@@ -128,7 +159,7 @@ async fn download(state: &AppState, url: &str) -> Result<(Bytes, String), String
         .to_string();
     let bytes = crate::upstream::read_body(response, MAX_IMAGE_BYTES, TRANSFER_TIMEOUT)
         .await
-        .map_err(|e| format!("download: {e}"))?;
+        .map_err(|e| transfer("download")(e.to_string()))?;
     Ok((bytes, content_type))
 }
 
@@ -157,7 +188,12 @@ fn multipart_file(boundary: &str, image: &[u8], content_type: &str) -> Vec<u8> {
 /// Shortens `long`. With an API key the service is a Sink server (the
 /// image-chat tool's choice): `POST {base}/api/link/create` with Bearer
 /// auth, answering `shortLink`; without, `service` takes `{"url": …}` itself.
-async fn shorten(client: &reqwest::Client, service: &str, api_key: Option<&str>, long: &str) -> Result<String, String> {
+async fn shorten(
+    client: &reqwest::Client,
+    service: &str,
+    api_key: Option<&str>,
+    long: &str,
+) -> Result<String, RehostError> {
     let request = match api_key {
         Some(key) => {
             let base = service.trim_end_matches('/');
@@ -172,19 +208,19 @@ async fn shorten(client: &reqwest::Client, service: &str, api_key: Option<&str>,
         .timeout(SHORTEN_TIMEOUT)
         .send()
         .await
-        .map_err(|e| format!("short link: {}", describe(&e)))?;
+        .map_err(|e| transfer("short link")(describe(&e)))?;
     let status = response.status();
     if !status.is_success() {
-        return Err(format!("short-link service answered {status}"));
+        return Err(RehostError::ShortenStatus(status));
     }
-    let body = read_answer(response, SHORTEN_TIMEOUT).await.map_err(|e| format!("short link: {e}"))?;
-    short_url_in(&body, long).ok_or_else(|| "no short link in the service's answer".to_string())
+    let body = read_answer("short link", response, SHORTEN_TIMEOUT).await?;
+    short_url_in(&body, long).ok_or(RehostError::NoShortLink)
 }
 
 /// A Lsky Pro or short-link answer, at most [`MAX_ANSWER_BYTES`]: a
 /// misbehaving service must not make the gateway buffer an endless body.
-async fn read_answer(response: reqwest::Response, timeout: Duration) -> Result<Bytes, String> {
-    crate::upstream::read_body(response, MAX_ANSWER_BYTES, timeout).await.map_err(|e| e.to_string())
+async fn read_answer(step: &'static str, response: reqwest::Response, timeout: Duration) -> Result<Bytes, RehostError> {
+    crate::upstream::read_body(response, MAX_ANSWER_BYTES, timeout).await.map_err(|e| transfer(step)(e.to_string()))
 }
 
 /// Where short-link services put the link: liberal, since every one differs.

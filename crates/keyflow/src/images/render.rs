@@ -27,7 +27,7 @@ impl Transcript {
     pub fn new(model: &str, sink: Option<mpsc::Sender<Bytes>>) -> Transcript {
         Transcript {
             id: format!("chatcmpl-{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>()),
-            created: crate::store::now_secs().max(0) as u64,
+            created: crate::clock::now_secs().max(0) as u64,
             model: model.to_string(),
             content: String::new(),
             sink,

@@ -6,9 +6,9 @@ use bytes::Bytes;
 use serde_json::Value;
 use tokio_util::task::TaskTracker;
 
+use super::error::ImageError;
 use super::marker::take_count;
 use super::size::{take_size, SizeWish};
-use crate::proxy::error::ProxyError;
 
 /// The parts of a chat request the image path uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,17 +33,17 @@ impl ImageAsk {
     /// the markers is linear, but a body may hold tens of megabytes of
     /// prompt, and CPU work of that size on a worker stalls every request
     /// it serves (SPEC §10).
-    pub async fn parse_off_workers(tracker: &TaskTracker, body: &Bytes) -> Result<ImageAsk, ProxyError> {
+    pub async fn parse_off_workers(tracker: &TaskTracker, body: &Bytes) -> Result<ImageAsk, ImageError> {
         if body.len() <= INLINE_PARSE_BYTES {
             return ImageAsk::parse(body);
         }
         let body = body.clone();
         let parsed = tracker.spawn_blocking(move || ImageAsk::parse(&body)).await;
-        parsed.map_err(|e| ProxyError::Internal(format!("reading the image request failed: {e}")))?
+        parsed.map_err(|e| ImageError::Internal(format!("reading the image request failed: {e}")))?
     }
 
-    pub fn parse(body: &[u8]) -> Result<ImageAsk, ProxyError> {
-        let bad = |message: &str| ProxyError::BadRequest(message.to_string());
+    pub fn parse(body: &[u8]) -> Result<ImageAsk, ImageError> {
+        let bad = |message: &str| ImageError::BadRequest(message.to_string());
         let request: Value = serde_json::from_slice(body).map_err(|_| bad("the request body is not valid JSON"))?;
         let model = request.get("model").and_then(Value::as_str).unwrap_or_default().to_string();
         let stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
@@ -101,9 +101,9 @@ pub fn banned_word<'a>(keywords: &'a [String], text: &str) -> Option<&'a str> {
 }
 
 /// Refuses a prompt holding a banned word.
-pub fn moderate(keywords: &[String], prompt: &str) -> Result<(), ProxyError> {
+pub fn moderate(keywords: &[String], prompt: &str) -> Result<(), ImageError> {
     match banned_word(keywords, prompt) {
-        Some(word) => Err(ProxyError::ContentPolicy(word.to_string())),
+        Some(word) => Err(ImageError::ContentPolicy(word.to_string())),
         None => Ok(()),
     }
 }
@@ -114,7 +114,7 @@ mod tests {
 
     use super::*;
 
-    fn ask(content: Value) -> Result<ImageAsk, ProxyError> {
+    fn ask(content: Value) -> Result<ImageAsk, ImageError> {
         let body = json!({
             "model": "Kwai-Kolors/Kolors",
             "messages": [
@@ -127,7 +127,7 @@ mod tests {
     }
 
     #[test]
-    fn last_user_message_gives_prompt_count_and_size() -> Result<(), ProxyError> {
+    fn last_user_message_gives_prompt_count_and_size() -> Result<(), ImageError> {
         let a = ask(json!("画一只可爱的猫咪，9:16比例 pic:3"))?;
         assert_eq!((a.prompt.as_str(), a.count, a.size), ("画一只可爱的猫咪", Some(3), Some(SizeWish::Ratio(9, 16))));
         assert!(!a.stream);
@@ -139,7 +139,7 @@ mod tests {
     }
 
     #[test]
-    fn text_parts_and_image_parts() -> Result<(), ProxyError> {
+    fn text_parts_and_image_parts() -> Result<(), ImageError> {
         let a = ask(json!([
             {"type": "text", "text": "make it snowy"},
             {"type": "image_url", "image_url": {"url": "https://x/in.png"}},
@@ -153,10 +153,10 @@ mod tests {
 
     #[test]
     fn empty_prompts_and_bad_bodies_are_refused() {
-        assert!(matches!(ask(json!("pic:3 16:9")), Err(ProxyError::BadRequest(_))));
-        assert!(matches!(ImageAsk::parse(b"{"), Err(ProxyError::BadRequest(_))));
+        assert!(matches!(ask(json!("pic:3 16:9")), Err(ImageError::BadRequest(_))));
+        assert!(matches!(ImageAsk::parse(b"{"), Err(ImageError::BadRequest(_))));
         let no_user = json!({"model": "m", "messages": [{"role": "system", "content": "x"}]});
-        assert!(matches!(ImageAsk::parse(no_user.to_string().as_bytes()), Err(ProxyError::BadRequest(_))));
+        assert!(matches!(ImageAsk::parse(no_user.to_string().as_bytes()), Err(ImageError::BadRequest(_))));
     }
 
     #[test]
@@ -167,7 +167,7 @@ mod tests {
         assert_eq!(banned_word(&words, "画一个nude的人"), Some("nude"));
         assert_eq!(banned_word(&words, "血腥暴力场面"), Some("暴力"));
         assert_eq!(banned_word(&words, "a map of Essex"), None);
-        assert!(matches!(moderate(&words, "Sex"), Err(ProxyError::ContentPolicy(w)) if w == "sex"));
+        assert!(matches!(moderate(&words, "Sex"), Err(ImageError::ContentPolicy(w)) if w == "sex"));
         assert!(moderate(&words, "a cat").is_ok());
     }
 }

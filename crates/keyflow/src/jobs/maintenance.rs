@@ -1,14 +1,9 @@
 //! Periodic upkeep: snapshot rebuilds, reloads when another process changed
-//! keys, usage counts written behind, scheduled refresh, the catalogue.
+//! keys, usage counts written behind, scheduled refresh, log retention.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use anyhow::Context as _;
-use serde_json::Value;
-
-use crate::catalog::{label, SUB_TYPES};
-use crate::pool::{ModelClass, Pick};
 use crate::state::AppState;
 use crate::store::KeyId;
 
@@ -29,7 +24,7 @@ pub async fn run_pool_upkeep(state: AppState) {
             match state.store.keys_version().await {
                 Ok(version) if version != seen_version => {
                     seen_version = version;
-                    if let Err(e) = crate::keys::reload_all(&state).await {
+                    if let Err(e) = state.keys.reload_all().await {
                         tracing::warn!(error = %e, "reloading keys failed");
                     }
                 }
@@ -96,7 +91,7 @@ pub async fn run_auto_refresh(state: AppState) {
         waited += step;
         if waited >= Duration::from_secs(interval) {
             waited = Duration::ZERO;
-            crate::keys::start_refresh(&state, None);
+            state.keys.start_refresh(None);
         }
     }
 }
@@ -113,154 +108,11 @@ pub async fn run_log_retention(state: AppState) {
         if days == 0 {
             continue;
         }
-        let before = crate::proxy::outcome::now_ms() - i64::from(days) * 86_400_000;
+        let before = crate::clock::now_ms() - i64::from(days) * 86_400_000;
         match state.store.delete_logs(Some(before)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, days, "old request logs removed"),
             Err(e) => tracing::warn!(error = %e, "log retention failed"),
         }
     }
-}
-
-/// Keys tried at most to fetch the catalogue.
-const CATALOG_KEYS: usize = 5;
-
-/// Fetches the model catalogue with any usable key and labels each model
-/// with its type; then probes unknown chat models' price class.
-pub async fn refresh_catalog(state: &AppState) -> anyhow::Result<()> {
-    let _guard = state.catalog.refresh_lock().await;
-    if !state.catalog.is_stale() {
-        return Ok(());
-    }
-    let settings = state.settings();
-    let timeout = Duration::from_secs(settings.first_byte_timeout_secs.clamp(1, 60));
-    // Like any request, the fetch moves on to another key when one fails
-    // (a dead key answers 401 here too).
-    let mut tried = Vec::new();
-    let mut last_error = anyhow::anyhow!("no usable key to read the model list with");
-    let (key, all) = loop {
-        if tried.len() >= CATALOG_KEYS {
-            return Err(last_error);
-        }
-        let pick = Pick {
-            model: "",
-            class: ModelClass::Free,
-            exclude: &tried,
-            session: None,
-            strategy: crate::config::Strategy::Random,
-            rpm_limit: None,
-        };
-        let Some(lease) = state.pool.pick(&pick) else { return Err(last_error) };
-        let (id, key) = (lease.key().id, lease.key().secret.clone());
-        drop(lease);
-        match fetch_list(state, &key, "/v1/models", timeout).await {
-            Ok(all) => break (key, all),
-            Err(e) => {
-                tracing::debug!(key = %key, error = %e, "model list fetch failed; trying another key");
-                last_error = e;
-                tried.push(id);
-            }
-        }
-    };
-    let mut by_sub = Vec::new();
-    for (sub, _) in SUB_TYPES {
-        let ids = fetch_list(state, &key, &format!("/v1/models?sub_type={sub}"), timeout)
-            .await
-            .map(|list| list.iter().filter_map(|m| m.get("id")?.as_str().map(str::to_string)).collect())
-            .unwrap_or_default();
-        by_sub.push((*sub, ids));
-    }
-    state.catalog.store(label(all, &by_sub));
-    Ok(())
-}
-
-async fn fetch_list(
-    state: &AppState,
-    key: &crate::secret::Secret,
-    path: &str,
-    timeout: Duration,
-) -> anyhow::Result<Vec<Value>> {
-    let headers = http::HeaderMap::new();
-    let out = crate::upstream::Outbound {
-        method: http::Method::GET,
-        path_and_query: path,
-        headers: &headers,
-        body: bytes::Bytes::new(),
-    };
-    let response = state.upstream.send(out, key, timeout).await?;
-    let status = response.status();
-    let body = crate::upstream::read_body(response, 16 << 20, timeout).await?;
-    anyhow::ensure!(status.is_success(), "{}", crate::proxy::classify::error_summary(status, &body));
-    let value: Value = serde_json::from_slice(&body).context("model list is not JSON")?;
-    Ok(value.get("data").and_then(|d| d.as_array()).cloned().unwrap_or_default())
-}
-
-/// Sub-types whose models can be probed cheaply, with a minimal request.
-const PROBES: &[(&str, &str)] =
-    &[("chat", "/v1/chat/completions"), ("embedding", "/v1/embeddings"), ("reranker", "/v1/rerank")];
-
-fn probe_body(sub_type: &str, model: &str) -> serde_json::Value {
-    match sub_type {
-        "embedding" => serde_json::json!({"model": model, "input": "ping"}),
-        "reranker" => serde_json::json!({"model": model, "query": "ping", "documents": ["ping"]}),
-        _ => serde_json::json!({"model": model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}),
-    }
-}
-
-/// Learns which models are free by calling them with a key that has no
-/// balance (`FREE_MODEL_TEST_KEY`, else a `free` key of the pool): 200 or
-/// 429 means free, 30001 means paid. Only models not classified yet are
-/// called, one minimal request each.
-pub async fn probe_free_models(state: &AppState) -> anyhow::Result<usize> {
-    let key = match &state.config.free_model_test_key {
-        Some(key) => key.clone(),
-        None => match state
-            .pool
-            .snapshot()
-            .entries
-            .iter()
-            .find(|e| e.enabled() && e.state() == crate::store::KeyState::Free)
-        {
-            Some(entry) => entry.secret.clone(),
-            None => return Ok(0),
-        },
-    };
-    if state.catalog.is_stale() {
-        refresh_catalog(state).await?;
-    }
-    let settings = state.settings();
-    let timeout = Duration::from_secs(settings.first_byte_timeout_secs.clamp(1, 60));
-    let targets: Vec<(String, &str, &str)> = state
-        .catalog
-        .data()
-        .models
-        .iter()
-        .filter(|m| state.catalog.class_of(&m.id, &settings) == ModelClass::Unknown)
-        .filter_map(|m| {
-            let sub = m.sub_type.as_deref()?;
-            PROBES.iter().find(|(s, _)| *s == sub).map(|(s, path)| (m.id.clone(), *s, *path))
-        })
-        .collect();
-    let mut learned = 0;
-    for (model, sub_type, path) in targets {
-        let headers = http::HeaderMap::from_iter([(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        )]);
-        let body = bytes::Bytes::from(probe_body(sub_type, &model).to_string());
-        let out =
-            crate::upstream::Outbound { method: http::Method::POST, path_and_query: path, headers: &headers, body };
-        let Ok(response) = state.upstream.send(out, &key, timeout).await else { continue };
-        let status = response.status();
-        let body = crate::upstream::read_body(response, 1 << 20, timeout).await.unwrap_or_default();
-        let verdict = crate::proxy::classify::classify(status, &http::HeaderMap::new(), &body);
-        use crate::proxy::classify::Verdict;
-        match verdict {
-            Verdict::Success | Verdict::RateLimited { .. } => state.catalog.learn(&state.writer, &model, true),
-            Verdict::NoBalance => state.catalog.learn(&state.writer, &model, false),
-            _ => continue,
-        }
-        learned += 1;
-    }
-    Ok(learned)
 }

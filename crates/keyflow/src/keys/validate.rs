@@ -9,10 +9,11 @@
 
 use std::time::Duration;
 
+use http::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use crate::secret::Secret;
-use crate::upstream::{describe, read_body, Upstream};
+use crate::upstream::{error_summary, read_body, Blame, Outbound, Reply, SendError, Upstream, Verdict};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Validation {
@@ -28,19 +29,32 @@ pub enum Validation {
 }
 
 const VALIDATE_TIMEOUT: Duration = Duration::from_secs(20);
+/// A user-info answer is small.
+const BODY_LIMIT: usize = 1 << 20;
 
 pub async fn validate(upstream: &Upstream, key: &Secret, test_model: &str) -> Validation {
-    match get(upstream, key, "/v1/user/info").await {
-        Ok((200, body)) => parse_user_info(&body),
-        Ok((401, _)) => Validation::Invalid("401: Api key is invalid".into()),
-        Ok((404 | 410 | 403, _)) => match probe(upstream, key, test_model).await {
-            Some(verdict) => verdict,
-            None => check_models(upstream, key).await,
+    let no_headers = HeaderMap::new();
+    match upstream.exchange(Outbound::get("/v1/user/info", &no_headers), key, VALIDATE_TIMEOUT).await {
+        Reply::Success(response) => match read_body(response, BODY_LIMIT, VALIDATE_TIMEOUT).await {
+            Ok(body) => parse_user_info(&body),
+            Err(e) => Validation::Transient(e.to_string()),
         },
-        Ok((status, body)) => Validation::Transient(summary(status, &body)),
-        Err(e) => Validation::Transient(e),
+        Reply::Refused { verdict: Verdict::KeyDead, .. } => Validation::Invalid(DEAD.into()),
+        // User info retired (404/410), or refused to this account (403):
+        // that says nothing about the key, so ask another way.
+        Reply::Refused { status, .. } if matches!(status.as_u16(), 403 | 404 | 410) => {
+            match probe(upstream, key, test_model).await {
+                Some(verdict) => verdict,
+                None => check_models(upstream, key).await,
+            }
+        }
+        Reply::Refused { status, body, .. } => Validation::Transient(error_summary(status, &body)),
+        Reply::Failed(e) => Validation::Transient(note(e)),
     }
 }
+
+/// What upstream says about a dead key, in `last_error`.
+const DEAD: &str = "401: Api key is invalid";
 
 /// A one-token chat with `TEST_MODEL`; `None` when the answer says nothing
 /// about the key itself.
@@ -51,29 +65,38 @@ async fn probe(upstream: &Upstream, key: &Secret, test_model: &str) -> Option<Va
         "max_tokens": 1,
         "stream": false,
     });
-    match send(upstream, key, http::Method::POST, "/v1/chat/completions", Some(body)).await {
-        Ok((200, _)) => Some(Validation::Valid { balance: None, charge_balance: None, account_id: None }),
-        Ok((401, _)) => Some(Validation::Invalid("401: Api key is invalid".into())),
-        Ok((402 | 403, body)) if body_code(&body) == Some(30001) => {
-            Some(Validation::Valid { balance: Some(0.0), charge_balance: None, account_id: None })
-        }
-        Ok(_) | Err(_) => None,
+    let headers = HeaderMap::from_iter([(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))]);
+    let out = Outbound {
+        method: http::Method::POST,
+        path_and_query: "/v1/chat/completions",
+        headers: &headers,
+        body: body.to_string().into(),
+        blame: Blame::Key,
+    };
+    match upstream.exchange(out, key, VALIDATE_TIMEOUT).await.verdict() {
+        Verdict::Success => Some(Validation::Valid { balance: None, charge_balance: None, account_id: None }),
+        Verdict::KeyDead => Some(Validation::Invalid(DEAD.into())),
+        Verdict::NoBalance => Some(Validation::Valid { balance: Some(0.0), charge_balance: None, account_id: None }),
+        _ => None,
     }
 }
 
-fn body_code(body: &[u8]) -> Option<i64> {
-    let value: Value = serde_json::from_slice(body).ok()?;
-    value.get("code")?.as_i64()
+/// An authenticated model list: it decides validity, not the balance.
+async fn check_models(upstream: &Upstream, key: &Secret) -> Validation {
+    let no_headers = HeaderMap::new();
+    match upstream.exchange(Outbound::get("/v1/models", &no_headers), key, VALIDATE_TIMEOUT).await {
+        Reply::Success(_) => Validation::Valid { balance: None, charge_balance: None, account_id: None },
+        Reply::Refused { verdict: Verdict::KeyDead, .. } => Validation::Invalid(DEAD.into()),
+        Reply::Refused { status, body, .. } => Validation::Transient(error_summary(status, &body)),
+        Reply::Failed(e) => Validation::Transient(note(e)),
+    }
 }
 
-async fn check_models(upstream: &Upstream, key: &Secret) -> Validation {
-    {
-        match get(upstream, key, "/v1/models").await {
-            Ok((200, _)) => Validation::Valid { balance: None, charge_balance: None, account_id: None },
-            Ok((401, _)) => Validation::Invalid("401: Api key is invalid".into()),
-            Ok((status, body)) => Validation::Transient(summary(status, &body)),
-            Err(e) => Validation::Transient(e),
-        }
+/// The note for a check that got no answer.
+fn note(error: SendError) -> String {
+    match error {
+        SendError::Timeout(_) => "timeout".into(),
+        SendError::Connect(e) => e,
     }
 }
 
@@ -94,42 +117,6 @@ pub async fn validate_patiently(upstream: &Upstream, key: &Secret, test_model: &
         }
     }
     last
-}
-
-async fn get(upstream: &Upstream, key: &Secret, path: &str) -> Result<(u16, bytes::Bytes), String> {
-    send(upstream, key, http::Method::GET, path, None).await
-}
-
-async fn send(
-    upstream: &Upstream,
-    key: &Secret,
-    method: http::Method,
-    path: &str,
-    json: Option<Value>,
-) -> Result<(u16, bytes::Bytes), String> {
-    let url = format!("{}{}", upstream.base(), path);
-    let mut auth = http::HeaderValue::try_from(format!("Bearer {}", key.expose())).map_err(|e| e.to_string())?;
-    auth.set_sensitive(true);
-    let mut request = upstream.client().request(method, url).header(http::header::AUTHORIZATION, auth);
-    if let Some(json) = json {
-        request = request.json(&json);
-    }
-    let send = request.send();
-    let response = match tokio::time::timeout(VALIDATE_TIMEOUT, send).await {
-        Err(_) => return Err("timeout".into()),
-        Ok(Err(e)) => return Err(describe(&e)),
-        Ok(Ok(r)) => r,
-    };
-    let status = response.status().as_u16();
-    let body = read_body(response, 1 << 20, VALIDATE_TIMEOUT).await.map_err(|e| e.to_string())?;
-    Ok((status, body))
-}
-
-fn summary(status: u16, body: &[u8]) -> String {
-    crate::proxy::classify::error_summary(
-        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY),
-        body,
-    )
 }
 
 fn number(v: Option<&Value>) -> Option<f64> {

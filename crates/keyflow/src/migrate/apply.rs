@@ -11,12 +11,13 @@ use std::collections::HashMap;
 use super::pysqlite::{route_of, OldLog};
 use super::report::{KeyTally, Report};
 use super::{LogSource, MigrateError, OldKey, OldToken, Setting, Source};
-use crate::admin::password;
+use crate::access::password;
+use crate::clock::now_secs;
 use crate::config::Origin;
 use crate::pool::import::is_valid_key;
 use crate::secret::{mask, mask_keys, Secret};
 use crate::state::AppState;
-use crate::store::{now_secs, ClientTokenRecord, KeyId, LogFilter, LogRow, NewKey};
+use crate::store::{ClientTokenRecord, KeyId, LogFilter, LogRow, NewKey};
 use crate::usage::prices::Units;
 
 /// Log rows read and written per transaction.
@@ -60,6 +61,7 @@ async fn import_keys(
         .iter()
         .map(|k| NewKey {
             secret: k.key.expose().to_string(),
+            state: crate::keys::initial_state(k.balance),
             balance_hint: k.balance,
             created_at: k.created_at.unwrap_or(now),
         })
@@ -95,10 +97,10 @@ async fn import_keys(
         state.store.add_key_usage(&usage).await?;
     }
     let added_ids: Vec<KeyId> = added.iter().map(|(id, _)| *id).collect();
-    crate::keys::reload_keys(state, &added_ids).await?;
+    state.keys.reload_keys(&added_ids).await?;
     for (id, key) in &added {
         if !key.enabled {
-            crate::keys::set_enabled(state, *id, false).await?;
+            state.keys.set_enabled(*id, false).await?;
         }
     }
     if balances_known || added_ids.is_empty() {
@@ -111,7 +113,7 @@ async fn import_keys(
         );
         return Ok(());
     }
-    let summary = crate::keys::refresh(state, Some(added_ids), None).await?;
+    let summary = state.keys.refresh(Some(added_ids)).await?;
     report.validation = Some(format!(
         "validated upstream (the tool never stored balances): {} checked, {} valid, {} invalid (marked, never \
          used), {} unverified (retry with `keyflow keys refresh`)",

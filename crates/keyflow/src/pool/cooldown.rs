@@ -59,7 +59,7 @@ pub struct Cooldowns {
 
 /// Seconds until the next midnight in China (UTC+8), when daily limits reset.
 fn secs_until_next_day_cst() -> u64 {
-    let now = crate::store::now_secs().max(0) as u64;
+    let now = crate::clock::now_secs().max(0) as u64;
     let local = now + 8 * 3600;
     86_400 - local % 86_400
 }

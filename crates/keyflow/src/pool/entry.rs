@@ -241,7 +241,7 @@ impl KeyEntry {
 
     /// A lease on this key regardless of strategy (pinned resources).
     pub fn lease_now(self: &Arc<Self>) -> Lease {
-        self.lease((crate::store::now_secs().max(0) / 60) as u64)
+        self.lease((crate::clock::now_secs().max(0) / 60) as u64)
     }
 
     /// Counts a request on this key and returns a lease that holds it in flight.

@@ -6,6 +6,7 @@
 //! once and rebuild the snapshot's orders off the request path.
 
 mod cooldown;
+mod display;
 mod entry;
 pub mod export;
 pub mod import;
@@ -22,6 +23,7 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 
 pub use cooldown::{Cooldowns, LimitWindow, Scope};
+pub use display::DisplayState;
 pub use entry::{KeyEntry, Lease};
 pub use snapshot::Snapshot;
 
@@ -53,7 +55,7 @@ pub struct Pick<'a> {
     pub rpm_limit: Option<u32>,
 }
 
-/// Keys per displayed state.
+/// Keys per displayed state ([`DisplayState`]); each key counts once.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct StateCounts {
     pub total: usize,
@@ -79,7 +81,7 @@ pub struct KeyPool {
 }
 
 fn current_minute() -> u64 {
-    (crate::store::now_secs().max(0) / 60) as u64
+    (crate::clock::now_secs().max(0) / 60) as u64
 }
 
 impl KeyPool {
@@ -218,27 +220,6 @@ impl KeyPool {
             }
         }
         None
-    }
-
-    /// Keys per displayed state (disabled and cooling take precedence).
-    pub fn counts(&self) -> StateCounts {
-        let snapshot = self.snapshot.load();
-        let mut counts = StateCounts { total: snapshot.entries.len(), ..Default::default() };
-        for e in &snapshot.entries {
-            if !e.enabled() {
-                counts.disabled += 1;
-                continue;
-            }
-            if e.state() != KeyState::Invalid && self.cooldowns.scope_until(&Self::scope_of(e)).is_some() {
-                counts.cooling += 1;
-            }
-            match e.state() {
-                KeyState::Active => counts.active += 1,
-                KeyState::Free => counts.free += 1,
-                KeyState::Invalid => counts.invalid += 1,
-            }
-        }
-        counts
     }
 
     /// Summed balance estimate of valid, enabled keys (unknown balances skipped).

@@ -5,29 +5,9 @@ use std::sync::Arc;
 use http::HeaderMap;
 
 use super::error::ProxyError;
+use crate::access::client::Client;
 use crate::secret::constant_time_eq;
 use crate::state::AppState;
-
-/// The caller, as far as `/v1` cares.
-#[derive(Debug, Clone)]
-pub struct Client {
-    /// A display name for logs (`env:1`, `free:1`, or none when open).
-    pub name: Option<Arc<str>>,
-    pub free_only: bool,
-    /// The admin (HTTP Basic credentials): sees every client's resources.
-    pub admin: bool,
-}
-
-impl Client {
-    /// Who this client is to pinned resources.
-    pub fn caller(&self) -> crate::pins::Caller<'_> {
-        if self.admin {
-            crate::pins::Caller::Admin
-        } else {
-            crate::pins::Caller::Client(self.name.as_deref())
-        }
-    }
-}
 
 /// The admin, when the request carries the admin's HTTP Basic credentials
 /// (wrong ones count against the address's failed-login limit).
@@ -92,7 +72,7 @@ fn admit(state: &AppState, info: &crate::tokens::TokenInfo) -> Result<Client, Pr
             return Err(ProxyError::QuotaExceeded);
         }
     }
-    let minute = (crate::store::now_secs().max(0) / 60) as u64;
+    let minute = (crate::clock::now_secs().max(0) / 60) as u64;
     if !info.admit(minute) {
         return Err(ProxyError::TokenRateLimited(info.rpm_limit.unwrap_or(0)));
     }

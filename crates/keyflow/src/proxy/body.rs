@@ -13,11 +13,10 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::time::Sleep;
 
-use super::outcome::Outcome;
 use crate::pool::Lease;
 use crate::usage::recorder::Slot;
 use crate::usage::tap::SseTap;
-use crate::usage::Dialect;
+use crate::usage::{Dialect, Outcome};
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 

@@ -6,6 +6,9 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::json;
 
+use crate::images::ImageError;
+use crate::upstream::failover::FailoverError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     #[error("invalid client token: send `Authorization: Bearer <token>` (or `x-api-key`) with a token configured in keyflow")]
@@ -115,8 +118,52 @@ impl ProxyError {
     }
 }
 
+/// The failover loop's errors, in `/v1`'s words (the texts are the same).
+impl From<FailoverError> for ProxyError {
+    fn from(e: FailoverError) -> ProxyError {
+        match e {
+            FailoverError::PaidModel(_) => ProxyError::ModelNotAllowed(e.to_string()),
+            FailoverError::NoKey(message) => ProxyError::NoKey(message),
+            FailoverError::Unreachable(error) => ProxyError::Unreachable(error),
+            FailoverError::Timeout(secs) => ProxyError::Timeout(secs),
+        }
+    }
+}
+
+/// Images through chat's refusals, answered like any other on `/v1`.
+impl From<ImageError> for ProxyError {
+    fn from(e: ImageError) -> ProxyError {
+        match e {
+            ImageError::BadRequest(message) => ProxyError::BadRequest(message),
+            ImageError::ContentPolicy(word) => ProxyError::ContentPolicy(word),
+            ImageError::NoKey(message) => ProxyError::NoKey(message),
+            ImageError::Internal(message) => ProxyError::Internal(message),
+        }
+    }
+}
+
 impl IntoResponse for ProxyError {
     fn into_response(self) -> Response {
         self.render(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Images through chat reports failover's errors in their own words:
+    /// they must read as `/v1` answers them.
+    #[test]
+    fn failover_errors_keep_their_text_on_v1() {
+        for e in [
+            FailoverError::PaidModel("Pro/x".into()),
+            FailoverError::NoKey("no usable key".into()),
+            FailoverError::Unreachable("connection refused".into()),
+            FailoverError::Timeout(7),
+        ] {
+            let text = e.to_string();
+            assert_eq!(ProxyError::from(e).to_string(), text);
+        }
     }
 }

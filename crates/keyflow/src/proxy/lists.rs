@@ -8,10 +8,10 @@ use http::HeaderMap;
 use serde_json::{json, Value};
 
 use super::error::ProxyError;
-use super::route::PinKind;
 use crate::pins::Caller;
+use crate::pins::PinKind;
 use crate::state::AppState;
-use crate::upstream::{read_body, Outbound};
+use crate::upstream::{read_body, Outbound, Reply};
 
 /// Pages fetched from one owner at most (batches are listed 100 a page).
 const MAX_PAGES: usize = 50;
@@ -25,14 +25,13 @@ fn query_param<'a>(path_and_query: &'a str, name: &str) -> Option<&'a str> {
 async fn fetch(state: &AppState, key_id: i64, path_and_query: &str, headers: &HeaderMap) -> Option<Value> {
     let entry = state.pool.get(key_id)?;
     let timeout = std::time::Duration::from_secs(state.settings().first_byte_timeout_secs.max(1));
-    let out = Outbound { method: http::Method::GET, path_and_query, headers, body: bytes::Bytes::new() };
-    let response = match state.upstream.send(out, &entry.secret, timeout).await {
-        Ok(r) if r.status().is_success() => r,
-        Ok(r) => {
-            tracing::warn!(key = %entry.secret, status = r.status().as_u16(), "list call failed for one owner");
+    let response = match state.upstream.exchange(Outbound::get(path_and_query, headers), &entry.secret, timeout).await {
+        Reply::Success(response) => response,
+        Reply::Refused { status, .. } => {
+            tracing::warn!(key = %entry.secret, status = status.as_u16(), "list call failed for one owner");
             return None;
         }
-        Err(e) => {
+        Reply::Failed(e) => {
             tracing::warn!(key = %entry.secret, error = %e, "list call failed for one owner");
             return None;
         }

@@ -4,11 +4,8 @@
 
 pub(crate) mod auth;
 mod body;
-pub mod classify;
 pub mod error;
-pub(crate) mod forward;
 mod lists;
-pub(crate) mod outcome;
 mod respond;
 pub mod route;
 mod synth;
@@ -21,15 +18,16 @@ use axum::response::Response;
 use bytes::Bytes;
 
 pub use auth::presented_token;
-pub use outcome::{ErrorCounts, Outcome};
 
 use error::ProxyError;
-use forward::Attempt;
-use route::{PinKind, RouteKind};
+use route::RouteKind;
 
+use crate::pins::PinKind;
 use crate::state::AppState;
+use crate::upstream::failover::{self, Attempt};
 use crate::usage::body::request_facts;
 use crate::usage::recorder::Slot;
+use crate::usage::Outcome;
 
 /// A request's log entry while it is served: the reserved recorder slot
 /// and the outcome filled in as facts become known.
@@ -59,7 +57,7 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     let anthropic = request.uri().path() == "/v1/messages";
     // The one wait recording may cause: room in the log queue (backpressure).
     let slot = state.recorder.slot().await;
-    let outcome = Outcome { started_at_ms: outcome::now_ms(), stream: false, ..Default::default() };
+    let outcome = Outcome { started_at_ms: crate::clock::now_ms(), stream: false, ..Default::default() };
     let mut pending = Pending { slot, outcome, started };
     match serve(&state, request, &mut pending).await {
         // A slot still held here belongs to an answer that recorded itself.
@@ -142,7 +140,14 @@ async fn serve(state: &AppState, request: Request, pending: &mut Pending) -> Res
     // Images through chat (SPEC §7): a chat call to an image model.
     if let (Some(model), "/v1/chat/completions") = (facts.model.as_deref(), route.upstream_path.as_str()) {
         if crate::images::is_image_model(state, model).await {
-            return crate::images::serve_chat(state, &client, &parts.headers, &body, started).await;
+            return crate::images::serve_chat(state, &client, &parts.headers, &body, started).await.map_err(
+                |refused| {
+                    // What a refusal spent (a paid prompt expansion) is logged with it.
+                    pending.outcome.usage = refused.usage;
+                    pending.outcome.upstream_errors = refused.upstream_errors;
+                    ProxyError::from(refused.error)
+                },
+            );
         }
     }
 
@@ -169,8 +174,8 @@ async fn serve(state: &AppState, request: Request, pending: &mut Pending) -> Res
         _ => (body, false),
     };
 
-    let answer = forward::run(
-        state,
+    let answer = failover::run(
+        &state.failover(),
         Attempt {
             method: parts.method.clone(),
             path_and_query: &path_and_query,
@@ -181,6 +186,7 @@ async fn serve(state: &AppState, request: Request, pending: &mut Pending) -> Res
             free_only: client.free_only,
             pinned,
             claims: None,
+            blame: route.kind.blame(),
         },
         &mut pending.outcome.upstream_errors,
     )

@@ -9,10 +9,11 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::body::{Recording, TappedBody};
 use super::error::ProxyError;
-use super::forward::Answer;
-use super::route::{PinKind, Route, RouteKind};
+use super::route::{Route, RouteKind};
 use super::Pending;
+use crate::pins::PinKind;
 use crate::state::AppState;
+use crate::upstream::failover::Answer;
 use crate::usage::body::{image_count, usage_from_body};
 use crate::usage::tap::SseTap;
 use crate::usage::Dialect;

@@ -2,6 +2,9 @@
 
 use http::Method;
 
+use crate::pins::PinKind;
+use crate::upstream::Blame;
+
 /// How a client route is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteKind {
@@ -25,22 +28,15 @@ pub enum RouteKind {
     PassThrough,
 }
 
-/// The resource kinds that live inside one upstream account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PinKind {
-    File,
-    Batch,
-    Voice,
-    Video,
-}
-
-impl PinKind {
-    pub fn as_str(self) -> &'static str {
+impl RouteKind {
+    /// What a 401 from upstream can mean on this route. Inference, opaque
+    /// and create routes involve no credential but the key, so it is dead;
+    /// elsewhere the client's own request may cause one (an unknown path,
+    /// another account's resource) and the key is only re-validated.
+    pub fn blame(self) -> Blame {
         match self {
-            PinKind::File => "file",
-            PinKind::Batch => "batch",
-            PinKind::Voice => "voice",
-            PinKind::Video => "video",
+            RouteKind::Inference | RouteKind::Opaque | RouteKind::Create(_) => Blame::Key,
+            _ => Blame::KeyOrClient,
         }
     }
 }
@@ -219,6 +215,30 @@ mod tests {
         }
         for path in ["/v1/chat/completions", "/v1/files/file-abc/content", "/v1/batches/", "/v1/a%20b", "/v1/x.y..z"] {
             assert_eq!(check_path(path), Ok(()), "{path}");
+        }
+    }
+
+    /// Failover reads a route's kind to decide what a 401 means, and sends
+    /// the canonical path: both must name the same kind of route.
+    #[test]
+    fn canonical_paths_keep_their_route_kind() {
+        for (method, path) in [
+            (Method::POST, "/v1/image/generations"),
+            (Method::POST, "/v1/audio/reference"),
+            (Method::POST, "/v1/audio/reference/delete"),
+            (Method::POST, "/v1/video/generations"),
+            (Method::POST, "/v1/video/status"),
+            (Method::POST, "/v1/audio/transcriptions"),
+            (Method::POST, "/v1/files"),
+            (Method::POST, "/v1/batches"),
+            (Method::GET, "/v1/files/file-1/content"),
+            (Method::POST, "/v1/batches/batch_1/cancel"),
+            (Method::POST, "/v1/chat/completions"),
+            (Method::GET, "/v1/something/new"),
+        ] {
+            let route = classify(&method, path).expect("route");
+            let canonical = classify(&method, &route.upstream_path).expect("canonical route");
+            assert_eq!(canonical.kind, route.kind, "{method} {path}");
         }
     }
 

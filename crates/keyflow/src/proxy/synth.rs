@@ -11,13 +11,11 @@ use crate::state::AppState;
 /// `GET /v1/models`: the catalogue minus banned models, filtered by
 /// `type` and `sub_type` like upstream.
 pub async fn models(state: &AppState, query: Option<&str>) -> Result<Response, ProxyError> {
-    if state.catalog.is_stale() {
-        if let Err(e) = crate::jobs::maintenance::refresh_catalog(state).await {
-            if state.catalog.data().models.is_empty() {
-                return Err(ProxyError::NoKey(format!("cannot fetch the model list: {e}")));
-            }
-            tracing::warn!(error = %e, "serving a stale model list");
+    if let Err(e) = state.models.refresh_if_stale().await {
+        if state.catalog.data().models.is_empty() {
+            return Err(ProxyError::NoKey(format!("cannot fetch the model list: {e}")));
         }
+        tracing::warn!(error = %e, "serving a stale model list");
     }
     let (mut want_type, mut want_sub) = (None, None);
     for pair in query.unwrap_or("").split('&') {
@@ -87,7 +85,7 @@ pub fn billing_subscription(state: &AppState) -> Response {
         "soft_limit_usd": limit,
         "hard_limit_usd": limit,
         "system_hard_limit_usd": limit,
-        "access_until": crate::store::now_secs() + 365 * 86_400,
+        "access_until": crate::clock::now_secs() + 365 * 86_400,
     }))
     .into_response()
 }
@@ -99,8 +97,8 @@ pub async fn billing_usage(state: &AppState, query: Option<&str>) -> Response {
     let mut filter = crate::store::LogFilter::default();
     for pair in query.unwrap_or("").split('&') {
         match pair.split_once('=') {
-            Some(("start_date", v)) => filter.from_ms = crate::admin::parse_time(v).ok(),
-            Some(("end_date", v)) => filter.to_ms = crate::admin::parse_time(v).ok(),
+            Some(("start_date", v)) => filter.from_ms = crate::clock::parse_time(v).ok(),
+            Some(("end_date", v)) => filter.to_ms = crate::clock::parse_time(v).ok(),
             _ => {}
         }
     }

@@ -3,7 +3,10 @@
 //!
 //! The store sums rows per 15-minute UTC bucket (every real time zone's
 //! offset is a multiple of 15 minutes); buckets are then folded into local
-//! periods here, so no SQL needs to know about time zones.
+//! periods here, so no SQL needs to know about time zones. The sums of the
+//! whole window are folded here too, from the same sums (averages weighted
+//! by what they average), so the console shows these figures instead of
+//! adding up rounded rows itself.
 
 use std::collections::BTreeMap;
 
@@ -22,10 +25,19 @@ pub enum Period {
     Month,
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("unknown time zone `{name}`: {reason}")]
+pub struct UnknownTimeZone {
+    pub name: String,
+    pub reason: String,
+}
+
 /// Resolves the statistics time zone: an IANA name, or the machine's.
-pub fn time_zone(name: Option<&str>) -> Result<TimeZone, String> {
+pub fn time_zone(name: Option<&str>) -> Result<TimeZone, UnknownTimeZone> {
     match name.map(str::trim).filter(|n| !n.is_empty()) {
-        Some(name) => TimeZone::get(name).map_err(|e| format!("unknown time zone `{name}`: {e}")),
+        Some(name) => {
+            TimeZone::get(name).map_err(|e| UnknownTimeZone { name: name.to_string(), reason: e.to_string() })
+        }
         None => Ok(TimeZone::system()),
     }
 }
@@ -87,6 +99,13 @@ pub struct Report {
     pub by_model: Vec<Row>,
     pub by_key: Vec<Row>,
     pub by_client: Vec<Row>,
+    /// The whole window in one row; its `period` is `FIRST/LAST`.
+    pub summary: Row,
+    /// One row per model over the whole window, most tokens first (then
+    /// most requests); `period` as in `summary`.
+    pub model_summary: Vec<Row>,
+    pub key_summary: Vec<Row>,
+    pub client_summary: Vec<Row>,
 }
 
 fn add(into: &mut LogTotals, t: &LogTotals) {
@@ -152,6 +171,32 @@ fn labels(from_ms: i64, now_ms: i64, tz: &TimeZone, period: Period) -> Vec<Strin
     out
 }
 
+/// Names the row after the dimension value it sums.
+fn with_dimension(mut row: Row, dim: Dimension, value: Option<String>) -> Row {
+    match dim {
+        Dimension::Model => row.model = value,
+        Dimension::Key => row.key_id = value.and_then(|v| v.parse().ok()),
+        Dimension::Client => row.client = value,
+        Dimension::None => {}
+    }
+    row
+}
+
+/// One row per dimension value over every bucket, most tokens first, then
+/// most requests (the order the console's breakdowns show).
+fn summarize(buckets: &[Bucket], dim: Dimension, window: &str) -> Vec<Row> {
+    let mut sums: BTreeMap<Option<String>, LogTotals> = BTreeMap::new();
+    for b in buckets {
+        add(sums.entry(b.dim.clone()).or_default(), &b.totals);
+    }
+    let mut rows: Vec<Row> = sums
+        .into_iter()
+        .map(|(value, t)| with_dimension(Row::from_totals(window.to_string(), &t), dim, value))
+        .collect();
+    rows.sort_by(|a, b| b.total_tokens.cmp(&a.total_tokens).then(b.requests.cmp(&a.requests)));
+    rows
+}
+
 fn fold(buckets: &[Bucket], tz: &TimeZone, period: Period) -> BTreeMap<(String, Option<String>), LogTotals> {
     let mut out: BTreeMap<(String, Option<String>), LogTotals> = BTreeMap::new();
     for b in buckets {
@@ -174,32 +219,34 @@ pub async fn report(
     filter.from_ms = Some(filter.from_ms.map_or(from_ms, |f| f.max(from_ms)));
     let bucket = QUARTER_HOUR_MS;
 
-    let totals_map = fold(&store.log_buckets(&filter, bucket, Dimension::None).await?, tz, period);
-    let totals = labels(from_ms, now_ms, tz, period)
+    let all_buckets = store.log_buckets(&filter, bucket, Dimension::None).await?;
+    let totals_map = fold(&all_buckets, tz, period);
+    let periods = labels(from_ms, now_ms, tz, period);
+    let window =
+        format!("{}/{}", periods.first().map_or("", String::as_str), periods.last().map_or("", String::as_str));
+    let totals = periods
         .into_iter()
         .map(|l| {
             let t = totals_map.get(&(l.clone(), None)).copied().unwrap_or_default();
             Row::from_totals(l, &t)
         })
         .collect();
-    let split = |dim: Dimension, buckets: Vec<Bucket>| -> Vec<Row> {
-        fold(&buckets, tz, period)
+    let summary = summarize(&all_buckets, Dimension::None, &window)
+        .pop()
+        .unwrap_or_else(|| Row::from_totals(window.clone(), &LogTotals::default()));
+    // Per period and over the whole window, from the same buckets.
+    let split = |dim: Dimension, buckets: Vec<Bucket>| -> (Vec<Row>, Vec<Row>) {
+        let per_period = fold(&buckets, tz, period)
             .into_iter()
-            .map(|((l, value), t)| {
-                let mut row = Row::from_totals(l, &t);
-                match dim {
-                    Dimension::Model => row.model = value,
-                    Dimension::Key => row.key_id = value.and_then(|v| v.parse().ok()),
-                    Dimension::Client => row.client = value,
-                    Dimension::None => {}
-                }
-                row
-            })
-            .collect()
+            .map(|((l, value), t)| with_dimension(Row::from_totals(l, &t), dim, value))
+            .collect();
+        (per_period, summarize(&buckets, dim, &window))
     };
-    let by_model = split(Dimension::Model, store.log_buckets(&filter, bucket, Dimension::Model).await?);
-    let by_key = split(Dimension::Key, store.log_buckets(&filter, bucket, Dimension::Key).await?);
-    let by_client = split(Dimension::Client, store.log_buckets(&filter, bucket, Dimension::Client).await?);
+    let (by_model, model_summary) =
+        split(Dimension::Model, store.log_buckets(&filter, bucket, Dimension::Model).await?);
+    let (by_key, key_summary) = split(Dimension::Key, store.log_buckets(&filter, bucket, Dimension::Key).await?);
+    let (by_client, client_summary) =
+        split(Dimension::Client, store.log_buckets(&filter, bucket, Dimension::Client).await?);
     Ok(Report {
         time_zone: zone_name(tz),
         period: match period {
@@ -211,6 +258,10 @@ pub async fn report(
         by_model,
         by_key,
         by_client,
+        summary,
+        model_summary,
+        key_summary,
+        client_summary,
     })
 }
 
@@ -237,6 +288,35 @@ mod tests {
         assert_eq!(label(ms, &shanghai, Period::Day), "2026-11-22");
         assert_eq!(label(ms, &shanghai, Period::Month), "2026-11");
         assert_eq!(label(ms, &shanghai, Period::Hour), "2026-11-22 04:00");
+    }
+
+    fn bucket(start_ms: i64, dim: &str, requests: u64, ttfb: (u64, u64)) -> Bucket {
+        Bucket {
+            start_ms,
+            dim: Some(dim.to_string()),
+            totals: LogTotals {
+                requests,
+                success: requests,
+                prompt_tokens: 10 * requests,
+                latency_ms_sum: 100 * requests,
+                ttfb_ms_sum: ttfb.0,
+                ttfb_n: ttfb.1,
+                ..LogTotals::default()
+            },
+        }
+    }
+
+    #[test]
+    fn window_sums_weight_each_average_by_what_it_averages() {
+        // `a` in two periods: 3 requests of which 1 streamed (first byte at
+        // 300 ms), then 1 request streamed at 100 ms. The time to first byte
+        // averages over the 2 streams (200 ms), not over 4 requests.
+        let buckets =
+            [bucket(0, "a", 3, (300, 1)), bucket(QUARTER_HOUR_MS * 96, "a", 1, (100, 1)), bucket(0, "b", 5, (0, 0))];
+        let rows = summarize(&buckets, Dimension::Model, "w");
+        let seen: Vec<_> = rows.iter().map(|r| (r.model.as_deref(), r.requests, r.avg_ttfb_ms)).collect();
+        assert_eq!(seen, [(Some("b"), 5, 0.0), (Some("a"), 4, 200.0)], "most tokens first");
+        assert_eq!((rows[1].period.as_str(), rows[1].avg_latency_ms, rows[1].success_rate), ("w", 100.0, 1.0));
     }
 
     #[test]

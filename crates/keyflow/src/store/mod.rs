@@ -3,7 +3,7 @@
 //! `sqlite.rs` holds every SQLite statement, `postgres.rs` every PostgreSQL
 //! one; both implement the same [`Store`] trait, checked by one contract
 //! suite (`tests/store_contract.rs`). The request path never awaits a store
-//! call: writes that follow requests leave through `jobs::writer`.
+//! call: writes that follow requests leave through [`writer`].
 
 pub mod cipher;
 mod logs;
@@ -12,6 +12,7 @@ mod postgres_keys;
 mod postgres_logs;
 mod sqlite;
 mod sqlite_logs;
+pub mod writer;
 
 use std::sync::Arc;
 
@@ -94,10 +95,11 @@ pub struct KeyRecord {
     pub spent: f64,
 }
 
-/// A key to insert.
+/// A key to insert, stored as given: the key service decides its state.
 #[derive(Debug, Clone)]
 pub struct NewKey {
     pub secret: String,
+    pub state: KeyState,
     pub balance_hint: Option<f64>,
     pub created_at: i64,
 }
@@ -179,6 +181,9 @@ pub trait Store: Send + Sync + 'static {
     /// A named value of the settings table (e.g. the admin password hash).
     async fn load_value(&self, name: &str) -> StoreResult<Option<String>>;
     async fn save_value(&self, name: &str, value: &str) -> StoreResult<()>;
+    /// Every named value as stored (sealed ones stay sealed), by name: what
+    /// `keyflow db copy` carries to another database.
+    async fn load_values(&self) -> StoreResult<Vec<(String, String)>>;
 
     async fn load_client_tokens(&self) -> StoreResult<Vec<ClientTokenRecord>>;
     /// Inserts a token; fails with `StoreError::Conflict` when the name is taken.
@@ -189,6 +194,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends request log rows in one transaction.
     async fn insert_logs(&self, rows: &[LogRow]) -> StoreResult<()>;
+    /// Appends log rows and sets the named value `mark` (name, value) in the
+    /// same transaction, so a copy cut short resumes after its last batch.
+    async fn insert_logs_marked(&self, rows: &[LogRow], mark: (&str, &str)) -> StoreResult<()>;
+    /// Up to `limit` log rows with an id above `after_id`, oldest first.
+    async fn logs_after(&self, after_id: i64, limit: u64) -> StoreResult<Vec<LogRow>>;
     /// A page of log rows, newest first, and the number matching.
     async fn query_logs(&self, filter: &LogFilter, offset: u64, limit: u64) -> StoreResult<(Vec<LogRow>, u64)>;
     /// Deletes rows older than `before_ms`, or all rows.
@@ -198,7 +208,8 @@ pub trait Store: Send + Sync + 'static {
     async fn log_buckets(&self, filter: &LogFilter, bucket_ms: i64, dim: Dimension) -> StoreResult<Vec<Bucket>>;
 
     async fn load_prices(&self) -> StoreResult<Vec<ModelPrice>>;
-    async fn save_price(&self, price: &ModelPrice) -> StoreResult<()>;
+    /// Inserts or replaces a model's price, stamped `updated_at` (Unix seconds).
+    async fn save_price(&self, price: &ModelPrice, updated_at: i64) -> StoreResult<()>;
     async fn delete_price(&self, model: &str) -> StoreResult<bool>;
 
     async fn load_model_facts(&self) -> StoreResult<Vec<ModelFact>>;
@@ -244,11 +255,6 @@ pub fn redacted_url(url: &str) -> String {
         }
         None => url.to_string(),
     }
-}
-
-/// Seconds since the Unix epoch.
-pub fn now_secs() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -312,6 +312,10 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn load_values(&self) -> StoreResult<Vec<(String, String)>> {
+        Ok(sqlx::query_as("SELECT name, value FROM settings ORDER BY name").fetch_all(&self.pool).await?)
+    }
+
     async fn load_client_tokens(&self) -> StoreResult<Vec<ClientTokenRecord>> {
         let rows = sqlx::query(
             "SELECT id, name, token_hash, masked, scope, rpm_limit, spend_quota, created_at FROM client_tokens ORDER BY id",
@@ -353,7 +357,15 @@ impl Store for PostgresStore {
     }
 
     async fn insert_logs(&self, rows: &[LogRow]) -> StoreResult<()> {
-        self.insert_log_rows(rows).await
+        self.insert_log_rows(rows, None).await
+    }
+
+    async fn insert_logs_marked(&self, rows: &[LogRow], mark: (&str, &str)) -> StoreResult<()> {
+        self.insert_log_rows(rows, Some(mark)).await
+    }
+
+    async fn logs_after(&self, after_id: i64, limit: u64) -> StoreResult<Vec<LogRow>> {
+        self.log_rows_after(after_id, limit).await
     }
 
     async fn query_logs(&self, filter: &LogFilter, offset: u64, limit: u64) -> StoreResult<(Vec<LogRow>, u64)> {
@@ -376,8 +388,8 @@ impl Store for PostgresStore {
         self.load_price_rows().await
     }
 
-    async fn save_price(&self, price: &ModelPrice) -> StoreResult<()> {
-        self.save_price_row(price).await
+    async fn save_price(&self, price: &ModelPrice, updated_at: i64) -> StoreResult<()> {
+        self.save_price_row(price, updated_at).await
     }
 
     async fn delete_price(&self, model: &str) -> StoreResult<bool> {

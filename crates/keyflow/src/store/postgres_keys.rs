@@ -80,10 +80,7 @@ impl PostgresStore {
             let fp = fingerprint(&key.secret);
             secrets.push(self.seal(&key.secret, &cipher::key_row(&fp))?);
             fingerprints.push(fp);
-            states.push(match key.balance_hint {
-                Some(b) if b <= 0.0 => "free",
-                _ => "active",
-            });
+            states.push(key.state.as_str());
         }
         let balances: Vec<Option<f64>> = chunk.iter().map(|k| k.balance_hint).collect();
         let created: Vec<i64> = chunk.iter().map(|k| k.created_at).collect();

@@ -9,7 +9,7 @@ use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::logs::*;
 use super::postgres::{big, BATCH};
-use super::{now_secs, PostgresStore, StoreResult};
+use super::{PostgresStore, StoreResult};
 
 /// Appends `WHERE …` for a filter.
 fn push_filter(q: &mut QueryBuilder<'_, Postgres>, filter: &LogFilter) {
@@ -141,7 +141,9 @@ impl<'a> LogColumns<'a> {
 }
 
 impl PostgresStore {
-    pub(super) async fn insert_log_rows(&self, rows: &[LogRow]) -> StoreResult<()> {
+    /// Appends `rows` and, with `mark`, sets that named value in the same
+    /// transaction.
+    pub(super) async fn insert_log_rows(&self, rows: &[LogRow], mark: Option<(&str, &str)>) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         for chunk in rows.chunks(BATCH * 4) {
             let c = LogColumns::of(chunk);
@@ -172,8 +174,27 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await?;
         }
+        if let Some((name, value)) = mark {
+            sqlx::query(
+                "INSERT INTO settings (name, value) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(name)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    pub(super) async fn log_rows_after(&self, after_id: i64, limit: u64) -> StoreResult<Vec<LogRow>> {
+        let rows = sqlx::query("SELECT * FROM request_logs WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after_id)
+            .bind(big(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(log_from).collect()
     }
 
     pub(super) async fn query_log_rows(
@@ -255,7 +276,7 @@ impl PostgresStore {
             .collect()
     }
 
-    pub(super) async fn save_price_row(&self, p: &ModelPrice) -> StoreResult<()> {
+    pub(super) async fn save_price_row(&self, p: &ModelPrice, updated_at: i64) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO model_prices (model, input_per_m, output_per_m, per_image, per_m_chars, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (model) DO UPDATE SET input_per_m = excluded.input_per_m, \
@@ -267,7 +288,7 @@ impl PostgresStore {
         .bind(p.output_per_m)
         .bind(p.per_image)
         .bind(p.per_m_chars)
-        .bind(now_secs())
+        .bind(updated_at)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -267,10 +267,7 @@ impl Store for SqliteStore {
                 )
                 .bind(self.seal(&key.secret, &cipher::key_row(&fp))?)
                 .bind(&fp)
-                .bind(match key.balance_hint {
-                    Some(b) if b <= 0.0 => "free",
-                    _ => "active",
-                })
+                .bind(key.state.as_str())
                 .bind(key.balance_hint)
                 .bind(key.created_at)
                 .execute(&mut *tx)
@@ -421,7 +418,15 @@ impl Store for SqliteStore {
     }
 
     async fn insert_logs(&self, rows: &[LogRow]) -> StoreResult<()> {
-        self.insert_log_rows(rows).await
+        self.insert_log_rows(rows, None).await
+    }
+
+    async fn insert_logs_marked(&self, rows: &[LogRow], mark: (&str, &str)) -> StoreResult<()> {
+        self.insert_log_rows(rows, Some(mark)).await
+    }
+
+    async fn logs_after(&self, after_id: i64, limit: u64) -> StoreResult<Vec<LogRow>> {
+        self.log_rows_after(after_id, limit).await
     }
 
     async fn query_logs(&self, filter: &LogFilter, offset: u64, limit: u64) -> StoreResult<(Vec<LogRow>, u64)> {
@@ -444,8 +449,8 @@ impl Store for SqliteStore {
         self.load_price_rows().await
     }
 
-    async fn save_price(&self, price: &ModelPrice) -> StoreResult<()> {
-        self.save_price_row(price).await
+    async fn save_price(&self, price: &ModelPrice, updated_at: i64) -> StoreResult<()> {
+        self.save_price_row(price, updated_at).await
     }
 
     async fn delete_price(&self, model: &str) -> StoreResult<bool> {
@@ -468,6 +473,10 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn load_values(&self) -> StoreResult<Vec<(String, String)>> {
+        Ok(sqlx::query_as("SELECT name, value FROM settings ORDER BY name").fetch_all(&self.pool).await?)
     }
 
     async fn load_client_tokens(&self) -> StoreResult<Vec<ClientTokenRecord>> {

@@ -3,7 +3,7 @@
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::logs::*;
-use super::{now_secs, SqliteStore, StoreResult};
+use super::{SqliteStore, StoreResult};
 
 /// Appends `WHERE …` for a filter.
 fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, filter: &LogFilter) {
@@ -84,7 +84,9 @@ fn log_from(row: &sqlx::sqlite::SqliteRow) -> StoreResult<LogRow> {
 }
 
 impl SqliteStore {
-    pub(super) async fn insert_log_rows(&self, rows: &[LogRow]) -> StoreResult<()> {
+    /// Appends `rows` and, with `mark`, sets that named value in the same
+    /// transaction.
+    pub(super) async fn insert_log_rows(&self, rows: &[LogRow], mark: Option<(&str, &str)>) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         // Multi-row INSERTs keep a batch of thousands to a few statements
         // (SQLite allows 32766 bound parameters per statement; 17 per row).
@@ -116,8 +118,26 @@ impl SqliteStore {
             // and caching them all grew memory without bound under load.
             q.build().persistent(false).execute(&mut *tx).await?;
         }
+        if let Some((name, value)) = mark {
+            sqlx::query(
+                "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(name)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    pub(super) async fn log_rows_after(&self, after_id: i64, limit: u64) -> StoreResult<Vec<LogRow>> {
+        let rows = sqlx::query("SELECT * FROM request_logs WHERE id > ? ORDER BY id LIMIT ?")
+            .bind(after_id)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(log_from).collect()
     }
 
     pub(super) async fn query_log_rows(
@@ -197,7 +217,7 @@ impl SqliteStore {
             .collect()
     }
 
-    pub(super) async fn save_price_row(&self, p: &ModelPrice) -> StoreResult<()> {
+    pub(super) async fn save_price_row(&self, p: &ModelPrice, updated_at: i64) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO model_prices (model, input_per_m, output_per_m, per_image, per_m_chars, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(model) DO UPDATE SET input_per_m = excluded.input_per_m, \
@@ -209,7 +229,7 @@ impl SqliteStore {
         .bind(p.output_per_m)
         .bind(p.per_image)
         .bind(p.per_m_chars)
-        .bind(now_secs())
+        .bind(updated_at)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 
 use super::meters::Meters;
 use super::prices::Units;
+use super::Outcome;
 use crate::pool::KeyPool;
-use crate::proxy::Outcome;
 use crate::store::{LogRow, Store};
 
 /// Rows between ingest and the database writer.

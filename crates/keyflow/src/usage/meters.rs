@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::live::Live;
 use super::metrics::Metrics;
 use super::prices::Prices;
-use crate::proxy::Outcome;
+use super::Outcome;
 
 #[derive(Default)]
 pub struct Meters {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use metrics::{Counter, Histogram, Key, Label, Level, Metadata, Recorder as _};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
-use crate::proxy::Outcome;
+use super::Outcome;
 
 const META: Metadata<'static> = Metadata::new("keyflow", Level::INFO, Some("keyflow::usage::metrics"));
 

@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod live;
 pub mod meters;
 pub mod metrics;
+pub mod outcome;
 pub mod prices;
 pub mod recorder;
 pub mod tap;
@@ -20,6 +21,7 @@ pub mod tap;
 use std::ops::Range;
 
 pub use body::{image_count, request_facts, request_include_usage, usage_from_body, FactsError, RequestFacts};
+pub use outcome::{ErrorCounts, Outcome};
 pub use tap::SseTap;
 
 /// Tokens billed for one request.

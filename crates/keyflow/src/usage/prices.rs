@@ -1,13 +1,16 @@
-//! The price table: CNY per million tokens, per image, per million
-//! characters; held in memory for the ingest task, stored in the database
-//! and seeded with SiliconFlow's list prices for common models.
+//! The price table and its service: CNY per million tokens, per image, per
+//! million characters; held in memory for the ingest task, stored in the
+//! database and seeded with SiliconFlow's list prices for common models.
+//! Changes go through [`Prices::set`] and [`Prices::remove`], which check
+//! them, store them and reload the table.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::store::{ModelPrice, Store, StoreResult};
+use crate::clock::now_secs;
+use crate::store::{ModelPrice, Store, StoreError, StoreResult};
 
 /// Seeded on first start (CNY; SiliconFlow's public price list, 2025–26).
 /// Free models cost 0 and need no entry. (model, input/M, output/M, per image, per M chars)
@@ -34,6 +37,16 @@ const DEFAULT_PRICES: &[(&str, f64, f64, f64, f64)] = &[
     ("black-forest-labs/FLUX.1-schnell", 0.0, 0.0, 0.02, 0.0),
     ("FunAudioLLM/CosyVoice2-0.5B", 0.0, 0.0, 0.0, 105.0),
 ];
+
+#[derive(Debug, thiserror::Error)]
+pub enum PriceError {
+    #[error("prices must be finite numbers ≥ 0 (CNY)")]
+    OutOfRange,
+    #[error("no price for `{0}`")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 #[derive(Default)]
 pub struct Prices {
@@ -62,12 +75,40 @@ impl Prices {
                     per_image: *image,
                     per_m_chars: *chars,
                 };
-                store.save_price(&price).await?;
+                store.save_price(&price, now_secs()).await?;
                 rows.push(price);
             }
         }
         self.replace(rows);
         Ok(())
+    }
+
+    /// Checks and stores one model's price, then reloads the table (which
+    /// also picks up changes another instance made).
+    pub async fn set(&self, store: &dyn Store, price: &ModelPrice) -> Result<(), PriceError> {
+        let values = [price.input_per_m, price.output_per_m, price.per_image, price.per_m_chars];
+        if values.iter().any(|v| !v.is_finite() || *v < 0.0) {
+            return Err(PriceError::OutOfRange);
+        }
+        store.save_price(price, now_secs()).await?;
+        self.replace(store.load_prices().await?);
+        Ok(())
+    }
+
+    /// Deletes a model's price (the model then costs nothing) and reloads the table.
+    pub async fn remove(&self, store: &dyn Store, model: &str) -> Result<(), PriceError> {
+        if !store.delete_price(model).await? {
+            return Err(PriceError::NotFound(model.to_string()));
+        }
+        self.replace(store.load_prices().await?);
+        Ok(())
+    }
+
+    /// Every price, by model name.
+    pub fn sorted(&self) -> Vec<ModelPrice> {
+        let mut items: Vec<ModelPrice> = self.map.load().values().cloned().collect();
+        items.sort_by(|a, b| a.model.cmp(&b.model));
+        items
     }
 
     pub fn replace(&self, rows: Vec<ModelPrice>) {
@@ -110,5 +151,32 @@ mod tests {
         let units = Units { prompt_tokens: 1_000_000, completion_tokens: 500_000, images: 2, input_chars: 10_000 };
         assert!((prices.cost("m", units) - (2.0 + 4.0 + 1.0 + 1.0)).abs() < 1e-9);
         assert_eq!(prices.cost("unknown", units), 0.0);
+    }
+
+    #[tokio::test]
+    async fn set_checks_stores_and_reloads_and_remove_says_when_nothing_was_there(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store = crate::store::open(&format!("sqlite://{}", dir.path().join("p.db").display())).await?;
+        let prices = Prices::default();
+        let price = |input_per_m| ModelPrice {
+            model: "m".into(),
+            input_per_m,
+            output_per_m: 1.0,
+            per_image: 0.0,
+            per_m_chars: 0.0,
+        };
+        for bad in [-1.0, f64::NAN, f64::INFINITY] {
+            assert!(matches!(prices.set(store.as_ref(), &price(bad)).await, Err(PriceError::OutOfRange)));
+        }
+        assert!(store.load_prices().await?.is_empty(), "a refused price is not stored");
+        prices.set(store.as_ref(), &price(3.0)).await?;
+        assert_eq!(prices.sorted(), [price(3.0)]);
+        assert_eq!(store.load_prices().await?, [price(3.0)]);
+        prices.remove(store.as_ref(), "m").await?;
+        assert!(prices.get("m").is_none());
+        let again = prices.remove(store.as_ref(), "m").await;
+        assert_eq!(again.err().map(|e| e.to_string()).as_deref(), Some("no price for `m`"));
+        Ok(())
     }
 }

@@ -7,8 +7,9 @@
 //! hangs up mid-stream.
 
 use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
 
-use crate::proxy::Outcome;
+use super::Outcome;
 
 /// Outcomes waiting for the ingest task. Enough for bursts of tens of
 /// thousands of requests per second while the database commits a batch.
@@ -46,6 +47,16 @@ impl Recorder {
     pub async fn record(&self, outcome: Outcome) {
         if self.tx.send(outcome).await.is_err() {
             tracing::warn!("recorder closed; an outcome was not logged");
+        }
+    }
+
+    /// Records an outcome that has no reserved slot (answers generated on
+    /// a task of their own): at once when there is room, else on a tracked
+    /// task that waits for room. Never drops it.
+    pub fn record_soon(&self, tracker: &TaskTracker, outcome: Outcome) {
+        if let Some(outcome) = self.try_record(outcome) {
+            let recorder = self.clone();
+            tracker.spawn(async move { recorder.record(outcome).await });
         }
     }
 

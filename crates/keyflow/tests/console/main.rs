@@ -18,4 +18,5 @@ mod login;
 mod management;
 mod phone;
 mod screenshots;
+mod stats;
 mod walkthrough;

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How long keyflow may take to start listening, or to refuse to.
@@ -24,7 +24,7 @@ pub struct Running {
 
 impl Running {
     pub fn stderr(&self) -> String {
-        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+        self.stderr.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Stops the process and waits for it.
@@ -61,10 +61,11 @@ fn collect(pipe: impl Read + Send + 'static) -> (Arc<Mutex<String>>, std::thread
     let sink = Arc::clone(&text);
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            if let Ok(mut s) = sink.lock() {
-                s.push_str(&line);
-                s.push('\n');
-            }
+            // A poisoned lock still holds the text so far: keep appending
+            // rather than silently dropping the lines a failure report needs.
+            let mut s = sink.lock().unwrap_or_else(PoisonError::into_inner);
+            s.push_str(&line);
+            s.push('\n');
         }
     });
     (text, reader)
@@ -97,13 +98,13 @@ pub fn start(program: &Path, args: &[String], env: &BTreeMap<String, String>, cw
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let status = child.wait().ok();
-                let err = stderr.lock().map(|s| s.clone()).unwrap_or_default();
+                let err = stderr.lock().unwrap_or_else(PoisonError::into_inner).clone();
                 panic!("keyflow exited ({status:?}) before listening:\n{err}");
             }
         }
         if Instant::now() >= deadline {
             let _ = child.kill();
-            let err = stderr.lock().map(|s| s.clone()).unwrap_or_default();
+            let err = stderr.lock().unwrap_or_else(PoisonError::into_inner).clone();
             panic!("keyflow did not listen within {START_DEADLINE:?}:\n{err}");
         }
     }
@@ -123,7 +124,7 @@ pub fn run_to_exit(
         .unwrap_or_else(|| panic!("keyflow was still running after {START_DEADLINE:?}"));
     // The process is gone, so its end of the pipe is closed and the reader ends.
     let _ = reader.join();
-    let text = stderr.lock().map(|s| s.clone()).unwrap_or_default();
+    let text = stderr.lock().unwrap_or_else(PoisonError::into_inner).clone();
     (status, text)
 }
 

@@ -199,9 +199,9 @@ pub async fn prices(db: TestDb) {
         per_image: 0.25,
         per_m_chars: 50.0,
     };
-    store.save_price(&price("m1", 1.0)).await.unwrap();
-    store.save_price(&price("m2", 2.0)).await.unwrap();
-    store.save_price(&price("m1", 1.5)).await.unwrap();
+    store.save_price(&price("m1", 1.0), 1).await.unwrap();
+    store.save_price(&price("m2", 2.0), 2).await.unwrap();
+    store.save_price(&price("m1", 1.5), 3).await.unwrap();
     let mut prices = store.load_prices().await.unwrap();
     prices.sort_by(|a, b| a.model.cmp(&b.model));
     assert_eq!(prices, [price("m1", 1.5), price("m2", 2.0)]);

@@ -2,9 +2,9 @@
 //! console owns them after the first start.
 
 use super::{exposed, Layers};
-use crate::cli::GlobalFlags;
 use crate::config::catalog as cat;
 use crate::config::file::{FileConfig, FileImage, SecretText, TextList};
+use crate::config::GlobalFlags;
 use crate::config::{parse, AccessControl, ConfigError, RuntimeSettings, Strategy};
 
 /// The file's runtime fields, moved out so the boot part can move the rest.

@@ -13,7 +13,7 @@ use super::catalog as cat;
 use super::env::EnvSource;
 use super::file::{FileConfig, SecretList, SecretText};
 use super::{parse, Config, ConfigError};
-use crate::cli::GlobalFlags;
+use crate::config::GlobalFlags;
 use crate::secret::Secret;
 use layers::Layers;
 

@@ -90,10 +90,22 @@ impl Resolve for PublicOnly {
     }
 }
 
+/// Why a link is refused before any connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("not an http(s) link: {0}")]
+    Scheme(String),
+    #[error("a link without a host")]
+    NoHost,
+    #[error("{0} is not a public address")]
+    NotPublic(IpAddr),
+}
+
 /// The client for image downloads from hosts other than the configured
 /// upstream: public addresses only, no redirects (a redirect could point
 /// anywhere), no proxy (a proxy would resolve names where we cannot see).
-pub fn public_client() -> Result<&'static reqwest::Client, String> {
+/// `None` when it could not be built (no TLS backend), every time.
+pub fn public_client() -> Option<&'static reqwest::Client> {
     static CLIENT: OnceLock<Option<reqwest::Client>> = OnceLock::new();
     let client = CLIENT.get_or_init(|| {
         reqwest::Client::builder()
@@ -105,19 +117,19 @@ pub fn public_client() -> Result<&'static reqwest::Client, String> {
             .build()
             .ok()
     });
-    client.as_ref().ok_or_else(|| "the download client could not be built".to_string())
+    client.as_ref()
 }
 
 /// Refuses a link before any connection: only http(s), and a host written
 /// as an IP literal must be public (the resolver never sees those).
-pub fn check_url(url: &Url) -> Result<(), String> {
+pub fn check_url(url: &Url) -> Result<(), Refused> {
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("not an http(s) link: {}", url.scheme()));
+        return Err(Refused::Scheme(url.scheme().to_string()));
     }
-    let host = url.host_str().ok_or("a link without a host")?;
+    let host = url.host_str().ok_or(Refused::NoHost)?;
     let literal = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
     match literal.parse::<IpAddr>() {
-        Ok(ip) if !is_public(ip) => Err(format!("{ip} is not a public address")),
+        Ok(ip) if !is_public(ip) => Err(Refused::NotPublic(ip)),
         _ => Ok(()),
     }
 }
@@ -209,6 +221,12 @@ mod tests {
             "ftp://1.1.1.1/a.png",
         ] {
             assert!(check(refused).is_err(), "{refused} must be refused");
+        }
+        for (link, why) in [
+            ("http://127.0.0.1:8080/a.png", Refused::NotPublic("127.0.0.1".parse().expect("an address"))),
+            ("file:///etc/passwd", Refused::Scheme("file".into())),
+        ] {
+            assert_eq!(check(link), Err(why), "{link}");
         }
         // Names are judged by the resolver, at connect time.
         for allowed in ["https://img.example/a.png", "http://1.1.1.1/a.png", "http://localhost/a.png"] {

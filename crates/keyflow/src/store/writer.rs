@@ -3,13 +3,17 @@
 //! The request path sends an op and moves on; this task batches ops into
 //! store calls. The channel is unbounded because these ops are rare (one per
 //! key state change or created resource), and dropping one would lose data.
+//!
+//! It lives with the store so that every floor above (pins, the catalogue,
+//! failover, the services) can hand a write over without knowing who runs
+//! the task; `app` spawns [`run`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::store::{KeyId, KeyStatusUpdate, ModelFact, Pin, Store};
+use super::{KeyId, KeyStatusUpdate, ModelFact, Pin, Store, StoreError};
 
 #[derive(Debug)]
 pub enum WriteOp {
@@ -77,7 +81,7 @@ async fn write_batch(store: &dyn Store, ops: Vec<WriteOp>) {
                 store.delete_keys(&deletes).await?;
                 deletes.clear();
             }
-            Ok::<(), crate::store::StoreError>(())
+            Ok::<(), StoreError>(())
         }
         .await;
         match result {

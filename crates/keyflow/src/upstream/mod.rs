@@ -1,12 +1,27 @@
-//! The HTTP client to SiliconFlow: one pooled connection set, timeouts
-//! from the live settings, the pool key as the only credential sent.
+//! SiliconFlow, seen from keyflow: one pooled client, and the one sender
+//! every upstream call goes through — proxying and images (through the
+//! failover loop), key validation, the catalogue fetch, free-model probes
+//! and list unions.
+//!
+//! [`Upstream::exchange`] sends with a pool key (the only credential that
+//! ever leaves, in a header marked sensitive), reads an error answer whole,
+//! and classifies what came back — an answer or no answer — into one
+//! [`Verdict`] (`classify`). [`failover`] is the loop that picks keys and
+//! acts on verdicts. Nothing here knows a surface: callers say what a 401
+//! can mean for them ([`Blame`]) and get typed results back.
+
+pub mod classify;
+pub mod failover;
+mod key_state;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+
+pub use classify::{classify, error_summary, Blame, Verdict};
 
 use crate::config::RuntimeSettings;
 use crate::secret::Secret;
@@ -16,7 +31,11 @@ use crate::secret::Secret;
 const FORWARDED_HEADERS: &[&str] =
     &["content-type", "accept", "anthropic-version", "anthropic-beta", "user-agent", "x-session-id"];
 
-#[derive(Debug, thiserror::Error)]
+/// Error bodies are small; anything larger is not one we need to read whole.
+const ERROR_BODY_LIMIT: usize = 256 * 1024;
+
+/// Why no answer could be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     #[error("{0}")]
     Connect(String),
@@ -34,8 +53,39 @@ pub struct Upstream {
 pub struct Outbound<'a> {
     pub method: Method,
     pub path_and_query: &'a str,
+    /// The client's headers; only [`FORWARDED_HEADERS`] leave.
     pub headers: &'a HeaderMap,
     pub body: Bytes,
+    /// What a 401 can mean for this request.
+    pub blame: Blame,
+}
+
+impl<'a> Outbound<'a> {
+    /// A `GET` without a body, about the key alone ([`Blame::Key`]).
+    pub fn get(path_and_query: &'a str, headers: &'a HeaderMap) -> Outbound<'a> {
+        Outbound { method: Method::GET, path_and_query, headers, body: Bytes::new(), blame: Blame::Key }
+    }
+}
+
+/// What one exchange came to, classified once.
+pub enum Reply {
+    /// A 2xx head: the body is still to be streamed or read by the caller.
+    Success(reqwest::Response),
+    /// Upstream's error answer, read whole, with its verdict.
+    Refused { status: StatusCode, headers: HeaderMap, body: Bytes, verdict: Verdict },
+    /// No answer to act on ([`Verdict::NoAnswer`]).
+    Failed(SendError),
+}
+
+impl Reply {
+    /// The one classification of this reply.
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            Reply::Success(_) => Verdict::Success,
+            Reply::Refused { verdict, .. } => verdict.clone(),
+            Reply::Failed(e) => Verdict::NoAnswer(e.clone()),
+        }
+    }
 }
 
 fn build_client(connect_timeout: u64) -> reqwest::Client {
@@ -72,17 +122,38 @@ impl Upstream {
         }
     }
 
+    /// The pooled client itself, for calls that are not SiliconFlow's API
+    /// (images re-hosted from upstream's storage); they carry no pool key.
     pub fn client(&self) -> Arc<reqwest::Client> {
         self.client.load_full()
     }
 
-    /// Sends one attempt and waits for the response head, at most `first_byte`.
-    pub async fn send(
-        &self,
-        out: Outbound<'_>,
-        key: &Secret,
-        first_byte: Duration,
-    ) -> Result<reqwest::Response, SendError> {
+    /// Sends one request with `key` and waits for the response head, at most
+    /// `wait`; an error answer's body is read whole within `wait` too. Every
+    /// outcome comes back classified.
+    pub async fn exchange(&self, out: Outbound<'_>, key: &Secret, wait: Duration) -> Reply {
+        let blame = out.blame;
+        let response = match self.send(out, key, wait).await {
+            Ok(response) => response,
+            Err(e) => return Reply::Failed(e),
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Reply::Success(response);
+        }
+        let headers = response.headers().clone();
+        match read_body(response, ERROR_BODY_LIMIT, wait).await {
+            Ok(body) => {
+                let verdict = classify(status, &headers, &body, blame);
+                Reply::Refused { status, headers, body, verdict }
+            }
+            // A broken error body is as good as no answer.
+            Err(e) => Reply::Failed(e),
+        }
+    }
+
+    /// The one place a pool key becomes a header.
+    async fn send(&self, out: Outbound<'_>, key: &Secret, wait: Duration) -> Result<reqwest::Response, SendError> {
         let url = format!("{}{}", self.base, out.path_and_query);
         let mut request = self.client.load().request(out.method, url);
         for name in FORWARDED_HEADERS {
@@ -94,9 +165,9 @@ impl Upstream {
             .map_err(|_| SendError::Connect("pool key holds characters not allowed in a header".into()))?;
         auth.set_sensitive(true);
         request = request.header(http::header::AUTHORIZATION, auth).body(out.body);
-        match tokio::time::timeout(first_byte, request.send()).await {
-            Err(_) => Err(SendError::Timeout(first_byte.as_secs())),
-            Ok(Err(e)) if e.is_timeout() => Err(SendError::Timeout(first_byte.as_secs())),
+        match tokio::time::timeout(wait, request.send()).await {
+            Err(_) => Err(SendError::Timeout(wait.as_secs())),
+            Ok(Err(e)) if e.is_timeout() => Err(SendError::Timeout(wait.as_secs())),
             Ok(Err(e)) => Err(SendError::Connect(describe(&e))),
             Ok(Ok(response)) => Ok(response),
         }

@@ -1,19 +1,36 @@
-//! Every upstream answer is classified once here: who caused it, whether
-//! another key may help, and what happens to the key. Failover reads only
-//! this classification (SPEC §3's table).
+//! Every upstream outcome is classified once here — an answer, or no answer
+//! at all: who caused it, whether another key may help, and what happens to
+//! the key. Failover and key state read only this classification (SPEC §3's
+//! table).
 
 use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
 
+use super::SendError;
 use crate::pool::LimitWindow;
+
+/// Who a 401 can be about on a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// The key is the only credential involved (inference, the creation of
+    /// resources, keyflow's own calls): a 401 means the key is dead.
+    Key,
+    /// The client's own request may cause a 401 too (an unknown path,
+    /// another account's resource): the key is re-validated, not condemned.
+    KeyOrClient,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// 2xx: the answer goes to the client.
     Success,
-    /// 401: the key is dead; mark it `invalid`, try another key.
+    /// 401 where only the key can be at fault: the key is dead; mark it
+    /// `invalid`, try another key.
     KeyDead,
+    /// 401 where the client may be at fault ([`Blame::KeyOrClient`]): the
+    /// key is re-validated in the background and the answer returned as is.
+    KeyDoubted,
     /// 402/403 with code 30001: no balance; the key becomes `free`, and the
     /// model is learned to be paid. Try a funded key.
     NoBalance,
@@ -27,6 +44,10 @@ pub enum Verdict {
     /// The client's own problem (400, 404, 413, 422), or a 504 whose work
     /// may have run and been billed: returned as is.
     Final,
+    /// No answer to act on: the connection failed, upstream stayed silent
+    /// until the wait ran out, or an error answer's body broke off. Nothing
+    /// is known about the key; retry (counted).
+    NoAnswer(SendError),
 }
 
 impl Verdict {
@@ -38,10 +59,11 @@ impl Verdict {
 }
 
 /// Classifies an upstream answer from its status, headers and (error) body.
-pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
+pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], blame: Blame) -> Verdict {
     match status.as_u16() {
         200..=299 => Verdict::Success,
-        401 => Verdict::KeyDead,
+        401 if blame == Blame::Key => Verdict::KeyDead,
+        401 => Verdict::KeyDoubted,
         402 | 403 if has_code(body, 30001) => Verdict::NoBalance,
         // A 402 without the code still means payment is required.
         402 => Verdict::NoBalance,
@@ -96,7 +118,7 @@ mod tests {
     use super::*;
 
     fn verdict(status: u16, body: &str) -> Verdict {
-        classify(StatusCode::from_u16(status).expect("status"), &HeaderMap::new(), body.as_bytes())
+        classify(StatusCode::from_u16(status).expect("status"), &HeaderMap::new(), body.as_bytes(), Blame::Key)
     }
 
     #[test]
@@ -120,10 +142,19 @@ mod tests {
     }
 
     #[test]
+    fn a_401_condemns_the_key_only_where_nothing_else_can_cause_it() {
+        let unsure = classify(StatusCode::UNAUTHORIZED, &HeaderMap::new(), b"\"Invalid token\"", Blame::KeyOrClient);
+        assert_eq!(unsure, Verdict::KeyDoubted);
+        assert!(!unsure.condemns_key());
+        assert!(Verdict::KeyDead.condemns_key());
+        assert!(!Verdict::NoAnswer(SendError::Timeout(3)).condemns_key());
+    }
+
+    #[test]
     fn honours_retry_after() {
         let mut headers = HeaderMap::new();
         headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("7"));
-        let v = classify(StatusCode::TOO_MANY_REQUESTS, &headers, b"{}");
+        let v = classify(StatusCode::TOO_MANY_REQUESTS, &headers, b"{}", Blame::Key);
         assert_eq!(v, Verdict::RateLimited { window: LimitWindow::Minute, retry_after: Some(Duration::from_secs(7)) });
     }
 

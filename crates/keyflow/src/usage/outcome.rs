@@ -1,10 +1,13 @@
 //! What one client request came to: the seam where logs, usage and
 //! metrics attach. Recording costs the request path a channel send.
+//!
+//! It lives with the recording pipeline that consumes it; `/v1` and images
+//! through chat fill it in, and nothing below this floor needs to know them.
 
 use std::time::Duration;
 
+use super::Usage;
 use crate::store::KeyId;
-use crate::usage::Usage;
 
 /// Upstream failures met along the way, by class (for metrics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,18 +61,4 @@ pub struct Outcome {
     /// Characters of input for priced-by-character routes (speech).
     pub input_chars: u64,
     pub upstream_errors: ErrorCounts,
-}
-
-/// Records an outcome that has no reserved slot (e.g. generated answers);
-/// waits for room on a tracked task if the queue is full, never drops.
-pub fn record(state: &crate::state::AppState, outcome: Outcome) {
-    if let Some(outcome) = state.recorder.try_record(outcome) {
-        let recorder = state.recorder.clone();
-        state.tracker.spawn(async move { recorder.record(outcome).await });
-    }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
