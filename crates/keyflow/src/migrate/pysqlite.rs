@@ -45,6 +45,19 @@ fn column_or(columns: &[String], col: &str, ty: &str, fallback: &str) -> String 
     }
 }
 
+/// What the two Python tools' `pool.db` holds, as a migration source:
+/// keys with known balances and the request log (when the table exists).
+pub async fn read_source(db: &Path, tool: super::Tool) -> Result<super::Source, MigrateError> {
+    let pool = open_read_only(db).await?;
+    let mut source = super::Source { balances_known: true, ..super::Source::default() };
+    source.keys = read_keys(&pool, db).await?;
+    source.logs =
+        LogTable::find(&pool, db).await?.map(|table| super::LogSource { table, mark_name: super::mark_name(tool, db) });
+    source.files.push(db.to_path_buf());
+    source.not_carried.push("console sessions: log in to keyflow's console again".into());
+    Ok(source)
+}
+
 /// Every row of `api_keys`: key, balance, enabled flag, add time, usage.
 pub async fn read_keys(pool: &SqlitePool, path: &Path) -> Result<Vec<OldKey>, MigrateError> {
     let cols = columns(pool, path, "api_keys").await?;

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::pysqlite::{self, LogTable};
-use super::{mark_name, non_blank, LogSource, MigrateError, OldToken, Setting, Source, Tool};
+use super::pysqlite;
+use super::{non_blank, MigrateError, OldToken, Setting, Source, Tool};
 use crate::config::Strategy;
 use crate::secret::Secret;
 
@@ -19,17 +19,10 @@ pub async fn read(dir: &Path) -> Result<Source, MigrateError> {
             dir.display()
         )));
     }
-    let pool = pysqlite::open_read_only(&db).await?;
-    let mut source = Source { balances_known: true, ..Source::default() };
-    source.keys = pysqlite::read_keys(&pool, &db).await?;
-    source.logs = LogTable::find(&pool, &db)
-        .await?
-        .map(|table| LogSource { table, mark_name: mark_name(Tool::SiliconPool, &db) });
+    let mut source = pysqlite::read_source(&db, Tool::SiliconPool).await?;
     if source.logs.is_none() {
         source.notes.push("pool.db has no logs table: no request log to take".into());
     }
-    source.files.push(db);
-    source.not_carried.push("console sessions: log in to keyflow's console again".into());
 
     let config = dir.join("config.json");
     match std::fs::read_to_string(&config) {

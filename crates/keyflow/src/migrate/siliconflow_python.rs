@@ -8,8 +8,8 @@
 
 use std::path::Path;
 
-use super::pysqlite::{self, LogTable};
-use super::{mark_name, non_blank, LogSource, MigrateError, OldToken, Setting, Source, Tool};
+use super::pysqlite;
+use super::{non_blank, MigrateError, OldToken, Setting, Source, Tool};
 use crate::secret::Secret;
 
 /// Reads the database and `config.py` in `dir`.
@@ -21,14 +21,7 @@ pub async fn read(dir: &Path) -> Result<Source, MigrateError> {
             dir.display()
         )));
     };
-    let pool = pysqlite::open_read_only(&db).await?;
-    let mut source = Source { balances_known: true, ..Source::default() };
-    source.keys = pysqlite::read_keys(&pool, &db).await?;
-    source.logs = LogTable::find(&pool, &db)
-        .await?
-        .map(|table| LogSource { table, mark_name: mark_name(Tool::SiliconflowPython, &db) });
-    source.files.push(db);
-    source.not_carried.push("console sessions: log in to keyflow's console again".into());
+    let mut source = pysqlite::read_source(&db, Tool::SiliconflowPython).await?;
 
     let config = dir.join("config.py");
     match std::fs::read_to_string(&config) {

@@ -78,34 +78,40 @@ pub fn check_path(path: &str) -> Result<(), PathError> {
         if segment.is_empty() && i + 1 < n_segments {
             return Err(PathError::Escapes(shown()));
         }
-        let decoded = percent_decode(segment).ok_or_else(|| PathError::Malformed(shown()))?;
-        if decoded.iter().any(|b| b.is_ascii_control()) {
-            return Err(PathError::Malformed(shown()));
-        }
-        if decoded == b"." || decoded == b".." || decoded.iter().any(|b| matches!(b, b'/' | b'\\')) {
-            return Err(PathError::Escapes(shown()));
-        }
+        check_segment(segment, shown)?;
     }
     Ok(())
 }
 
-/// The bytes of a percent-encoded segment; `None` for a bad escape.
-fn percent_decode(segment: &str) -> Option<Vec<u8>> {
+/// One segment, percent-decoded on the fly (this runs on every request, so
+/// nothing is allocated): no `.`/`..`, no `/`, `\` or control character.
+fn check_segment(segment: &str, shown: impl Fn() -> String) -> Result<(), PathError> {
     let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
+    let (mut i, mut n_decoded, mut all_dots) = (0, 0, true);
     while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+        let byte = if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            let decoded = hex.and_then(|h| u8::from_str_radix(h, 16).ok());
+            let Some(decoded) = decoded else { return Err(PathError::Malformed(shown())) };
             i += 3;
+            decoded
         } else {
-            out.push(bytes[i]);
             i += 1;
+            bytes[i - 1]
+        };
+        if byte.is_ascii_control() {
+            return Err(PathError::Malformed(shown()));
         }
+        if matches!(byte, b'/' | b'\\') {
+            return Err(PathError::Escapes(shown()));
+        }
+        all_dots &= byte == b'.';
+        n_decoded += 1;
     }
-    Some(out)
+    if all_dots && matches!(n_decoded, 1 | 2) {
+        return Err(PathError::Escapes(shown()));
+    }
+    Ok(())
 }
 
 /// Maps a method and path to its route; `None` for paths outside `/v1/`.
