@@ -81,7 +81,7 @@ const en = {
   'logs.id': 'ID', 'logs.time': 'Time', 'logs.client': 'Client', 'logs.route': 'Route', 'logs.key': 'Key', 'logs.error': 'Error',
   'logs.latency': 'Latency', 'logs.ttfb': 'First byte', 'logs.tokens': 'Tokens', 'logs.prompt_tokens': 'Prompt tokens',
   'logs.completion_tokens': 'Completion tokens', 'logs.total_tokens': 'Total tokens', 'logs.images': 'Images', 'logs.cost': 'Cost',
-  'logs.retries': 'Retries', 'logs.stream': 'Streamed', 'logs.aborted': 'Client hung up',
+  'logs.retries': 'Retries', 'logs.stream': 'Streamed', 'logs.aborted': 'Client hung up', 'logs.instance': 'Served by',
 
   'stats.title': 'Statistics', 'stats.period': 'Period', 'stats.hourly': 'Hourly', 'stats.daily': 'Daily', 'stats.monthly': 'Monthly',
   'stats.range_label': 'Range', 'stats.range.hours': 'last {n} hours', 'stats.range.days': 'last {n} days', 'stats.range.months': 'last {n} months',
@@ -228,7 +228,7 @@ const zh = {
   'logs.id': 'ID', 'logs.time': '时间', 'logs.client': '客户端', 'logs.route': '路由', 'logs.key': '密钥', 'logs.error': '错误',
   'logs.latency': '延迟', 'logs.ttfb': '首字节', 'logs.tokens': 'Token', 'logs.prompt_tokens': '输入 Token',
   'logs.completion_tokens': '输出 Token', 'logs.total_tokens': '总 Token', 'logs.images': '图片', 'logs.cost': '花费',
-  'logs.retries': '重试', 'logs.stream': '流式', 'logs.aborted': '客户端中途断开',
+  'logs.retries': '重试', 'logs.stream': '流式', 'logs.aborted': '客户端中途断开', 'logs.instance': '处理实例',
 
   'stats.title': '统计', 'stats.period': '粒度', 'stats.hourly': '按小时', 'stats.daily': '按天', 'stats.monthly': '按月',
   'stats.range_label': '范围', 'stats.range.hours': '最近 {n} 小时', 'stats.range.days': '最近 {n} 天', 'stats.range.months': '最近 {n} 个月',

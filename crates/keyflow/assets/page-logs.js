@@ -157,6 +157,7 @@ function details(r) {
     ['logs.retries', fmtInt(r.retries)],
     ['logs.stream', r.stream ? yes : no],
     ['logs.aborted', r.aborted ? yes : no],
+    ['logs.instance', r.instance || '—'],
   ];
   modal({
     title: t('logs.details', { id: r.id }),

@@ -70,7 +70,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let upstream = Arc::new(Upstream::new(&config.upstream_url, &settings));
     let settings = Arc::new(ArcSwap::from_pointee(settings));
     let tokens = crate::tokens::ClientTokens::default();
-    tokens.load(store.as_ref()).await?;
+    tokens.load(store.as_ref(), &meters).await?;
     // A user name taken by `keyflow migrate` applies while none is configured.
     let admin_username = crate::access::password::username(store.as_ref(), &config).await?;
     let admin_auth = crate::access::password::AdminAuth::new(&admin_username, config.admin_password.clone());
@@ -81,8 +81,26 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     // Outcomes → ingest (figures, cost) → rows → batch writer.
     let (recorder, outcomes) = Recorder::channel(QUEUE_CAPACITY);
     let (rows_tx, rows_rx) = tokio::sync::mpsc::channel(ingest::ROW_QUEUE);
-    tracker.spawn(ingest::ingest(outcomes, rows_tx, Arc::clone(&meters), Arc::clone(&pool)));
-    tracker.spawn(ingest::write(rows_rx, Arc::clone(&store), Arc::clone(&meters)));
+    let sessions = crate::access::session::Sessions::new(Arc::clone(&store));
+    let membership = crate::state::Membership::new(&config.instance());
+    let instance = Arc::clone(&membership.instance);
+    tracker.spawn(ingest::ingest(outcomes, rows_tx, Arc::clone(&meters), Arc::clone(&pool), instance));
+    let journal_path = config.log_journal_path(&membership.instance);
+    let journal = match crate::usage::journal::Journal::open(&journal_path, &membership.instance, store.as_ref()).await
+    {
+        Ok(journal) => {
+            if journal.has_rows() {
+                tracing::info!(path = %journal_path.display(), "log rows from an earlier run wait in the journal; draining");
+            }
+            meters.rows_journaled.store(journal.rows, std::sync::atomic::Ordering::Relaxed);
+            Some(journal)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the log journal cannot be used; rows wait in memory while the database is away");
+            None
+        }
+    };
+    tracker.spawn(ingest::write(rows_rx, Arc::clone(&store), Arc::clone(&meters), journal));
     let models = Models {
         catalog: Arc::clone(&catalog),
         pool: Arc::clone(&pool),
@@ -102,6 +120,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     });
     Ok(AppState::new(Inner {
         config,
+        membership,
         settings,
         store,
         pool,
@@ -114,7 +133,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         keys,
         models,
         tokens,
-        sessions: Default::default(),
+        sessions,
         logins: Default::default(),
         admin_auth,
         tracker,
@@ -173,6 +192,8 @@ impl App {
             }
         }
 
+        state.tracker.spawn(crate::cluster::run(state.clone()));
+        state.tracker.spawn(crate::cluster::run_leadership(state.clone()));
         state.tracker.spawn(maintenance::run_pool_upkeep(state.clone()));
         state.tracker.spawn(maintenance::run_usage_flush(state.clone()));
         state.tracker.spawn(maintenance::run_auto_refresh(state.clone()));

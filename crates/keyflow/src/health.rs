@@ -69,6 +69,10 @@ pub async fn health(
     let body = json!({
         "status": if healthy { "ok" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
+        "instance": &*state.membership.instance,
+        // Whether this instance runs the scheduled work of the instances
+        // sharing its database (always, on a database of its own).
+        "leader": state.membership.is_leader(),
         "uptime_secs": state.started_at.elapsed().as_secs(),
         "database": database,
         "keys": state.pool.counts(),
@@ -78,6 +82,8 @@ pub async fn health(
         },
         "requests": state.meters.totals(),
         "log_queue_depth": state.recorder.queue_depth() + state.meters.rows_pending.load(std::sync::atomic::Ordering::Relaxed),
+        // Rows kept in the local journal while the database was away.
+        "log_journal_rows": state.meters.rows_journaled.load(std::sync::atomic::Ordering::Relaxed),
     });
     (status, Json(body)).into_response()
 }
@@ -114,5 +120,7 @@ pub async fn metrics(
     m.gauge("keyflow_pool_balance_cny", &[], state.pool.total_balance());
     let written = state.meters.rows_written.load(std::sync::atomic::Ordering::Relaxed);
     m.gauge("keyflow_log_rows_written", &[], written as f64);
+    let journaled = state.meters.rows_journaled.load(std::sync::atomic::Ordering::Relaxed);
+    m.gauge("keyflow_log_rows_journaled", &[], journaled as f64);
     ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], m.render()).into_response()
 }

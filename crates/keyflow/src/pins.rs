@@ -1,8 +1,9 @@
 //! Key affinity: which key created each file, batch, voice and video job,
 //! and for which client token.
 //!
-//! Held in memory for the request path and written behind to the store, so
-//! pins survive restarts and reach other instances sharing the database.
+//! Held in memory for the request path and stored before the create answer
+//! leaves, so pins survive restarts and every instance sharing the database
+//! can use an id as soon as the client has it.
 //! With client tokens configured a resource belongs to the token that
 //! created it: another token is told it does not exist, and list unions
 //! show each token its own.
@@ -61,6 +62,9 @@ impl Owner {
     }
 }
 
+/// How long a create answer may wait for its pin to be stored.
+pub const DURABLE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Default)]
 pub struct Pins {
     map: RwLock<HashMap<(&'static str, String), Owner>>,
@@ -112,16 +116,39 @@ impl Pins {
         self.get(kind, id).is_some_and(|owner| owner.visible_to(caller))
     }
 
-    pub fn record(&self, writer: &Writer, kind: PinKind, id: &str, key_id: KeyId, client: Option<Arc<str>>) {
+    /// Records who created a resource, durably before the create answer
+    /// leaves: another instance may be asked for the id a moment later.
+    /// A database that does not answer within [`DURABLE_WAIT`] gets the pin
+    /// written behind instead, so a create never stalls for long.
+    pub async fn record(
+        &self,
+        store: &dyn Store,
+        writer: &Writer,
+        kind: PinKind,
+        id: &str,
+        key_id: KeyId,
+        client: Option<Arc<str>>,
+    ) {
         let owner = Owner { key_id, client: client.clone() };
         self.map.write().unwrap_or_else(PoisonError::into_inner).insert((kind.as_str(), id.to_string()), owner);
-        writer.send(WriteOp::Pin(Pin {
+        let pin = Pin {
             kind: kind.as_str().to_string(),
             resource_id: id.to_string(),
             key_id,
             created_at: crate::clock::now_secs(),
             owner: client.map(|c| c.to_string()),
-        }));
+        };
+        match tokio::time::timeout(DURABLE_WAIT, store.insert_pins(std::slice::from_ref(&pin))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, kind = kind.as_str(), "storing a pin failed; writing it behind");
+                writer.send(WriteOp::Pin(pin));
+            }
+            Err(_) => {
+                tracing::warn!(kind = kind.as_str(), "the database did not store a pin in time; writing it behind");
+                writer.send(WriteOp::Pin(pin));
+            }
+        }
     }
 
     /// Keys owning at least one resource of `kind` the caller may see, for
@@ -139,7 +166,7 @@ impl Pins {
     }
 }
 
-fn kind_of(name: &str) -> Option<PinKind> {
+pub fn kind_of(name: &str) -> Option<PinKind> {
     match name {
         "file" => Some(PinKind::File),
         "batch" => Some(PinKind::Batch),

@@ -52,6 +52,18 @@ impl Live<'_> {
         Ok(self.current.load_full())
     }
 
+    /// Takes settings another instance stored: applied and swapped in like
+    /// a local change, without storing them again. Guest sessions that the
+    /// change ended were deleted from the store there; the cache follows.
+    pub fn adopt(&self, settings: RuntimeSettings) {
+        self.upstream.apply(&settings);
+        let current = Arc::new(settings);
+        let previous = self.current.swap(Arc::clone(&current));
+        if previous.guest_password != current.guest_password || previous.access_control != current.access_control {
+            self.sessions.forget_cached();
+        }
+    }
+
     /// Stores `settings` and applies them to the running gateway.
     pub async fn save(&self, settings: RuntimeSettings) -> Result<(), SettingsError> {
         let json = serde_json::to_string(&settings).map_err(|e| SettingsError::Invalid(e.to_string()))?;
@@ -62,7 +74,7 @@ impl Live<'_> {
         // A guest session was granted for the old password (or the old mode):
         // changing either ends every guest session.
         if previous.guest_password != current.guest_password || previous.access_control != current.access_control {
-            self.sessions.revoke_all(Role::Guest);
+            self.sessions.revoke_all(Role::Guest).await;
             tracing::info!("guest password or dashboard access changed; guest sessions ended");
         }
         Ok(())

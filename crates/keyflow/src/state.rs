@@ -4,6 +4,7 @@
 //! tokens, access). Surfaces read it; nothing below it knows it.
 
 use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -27,8 +28,45 @@ use crate::upstream::Upstream;
 use crate::usage::meters::Meters;
 use crate::usage::recorder::Recorder;
 
+/// This instance among those sharing the database (SPEC §8).
+pub struct Membership {
+    /// `INSTANCE_NAME`, on every log row and in `/health`.
+    pub instance: Arc<str>,
+    /// Holds the lead of scheduled work (always, on a database of its own).
+    leader: AtomicBool,
+    /// Hears the other instances' announcements (PostgreSQL).
+    listening: AtomicBool,
+}
+
+impl Membership {
+    pub fn new(instance: &str) -> Membership {
+        Membership { instance: Arc::from(instance), leader: AtomicBool::new(false), listening: AtomicBool::new(false) }
+    }
+
+    /// Whether scheduled work (refresh, probes, retention) is this instance's to do.
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Relaxed)
+    }
+
+    /// Sets the lead; returns whether it changed.
+    pub fn set_leader(&self, leader: bool) -> bool {
+        self.leader.swap(leader, Ordering::Relaxed) != leader
+    }
+
+    /// Whether changes made elsewhere arrive as announcements; when not,
+    /// the pool upkeep polls the keys version instead.
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Relaxed)
+    }
+
+    pub fn set_listening(&self, listening: bool) {
+        self.listening.store(listening, Ordering::Relaxed);
+    }
+}
+
 pub struct Inner {
     pub config: Config,
+    pub membership: Membership,
     /// Live settings, swapped whole when the operator saves them.
     pub settings: Arc<ArcSwap<RuntimeSettings>>,
     pub store: Arc<dyn Store>,
@@ -61,6 +99,16 @@ impl AppState {
 
     pub fn settings(&self) -> Arc<RuntimeSettings> {
         self.settings.load_full()
+    }
+
+    /// The settings service over this state's handles.
+    pub fn live_settings(&self) -> crate::settings::Live<'_> {
+        crate::settings::Live {
+            current: &self.settings,
+            store: self.store.as_ref(),
+            upstream: &self.upstream,
+            sessions: &self.sessions,
+        }
     }
 
     /// What the failover loop reads and acts on, for one call.

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::now_secs;
 use crate::store::{ClientTokenRecord, Store, StoreResult};
+use crate::usage::meters::Meters;
 
 #[derive(Debug)]
 pub struct TokenInfo {
@@ -20,13 +21,23 @@ pub struct TokenInfo {
     pub free_only: bool,
     pub rpm_limit: Option<u32>,
     pub spend_quota: Option<f64>,
-    /// Spend logged before this process started (CNY).
-    pub base_spent: f64,
+    /// Spend logged by every instance when the tokens were last read (CNY).
+    base_spent: f64,
+    /// This instance's metered spend for the token at that reading: only
+    /// what it metered since adds to `base_spent`.
+    metered_mark: f64,
     /// Requests in the current minute: `minute << 24 | count`.
     rpm_window: AtomicU64,
 }
 
 impl TokenInfo {
+    /// Spend so far (CNY): the logged spend at the last reading plus what
+    /// this instance metered since. Other instances' spend since arrives
+    /// with the next reading (an announcement or the periodic reconcile).
+    pub fn spent(&self, meters: &Meters) -> f64 {
+        self.base_spent + (meters.client_spend(&self.name) - self.metered_mark).max(0.0)
+    }
+
     /// Counts a request; false when the RPM limit is reached.
     pub fn admit(&self, minute: u64) -> bool {
         let Some(limit) = self.rpm_limit else { return true };
@@ -57,15 +68,24 @@ pub struct ClientTokens {
 }
 
 impl ClientTokens {
-    pub async fn load(&self, store: &dyn Store) -> StoreResult<()> {
+    /// Reads the tokens and their logged spend. RPM windows of tokens
+    /// already known carry over, so a reload does not reset a limit.
+    pub async fn load(&self, store: &dyn Store, meters: &Meters) -> StoreResult<()> {
+        let records = store.load_client_tokens().await?;
+        // Marks first: spend metered after them is not in the reading.
+        let marks: HashMap<String, f64> =
+            records.iter().map(|r| (r.name.clone(), meters.client_spend(&r.name))).collect();
         let spent: HashMap<String, f64> = store.spend_by_client().await?.into_iter().collect();
-        let map = store
-            .load_client_tokens()
-            .await?
+        let old = self.by_hash.load();
+        let map = records
             .into_iter()
             .map(|r| {
-                let base = spent.get(&r.name).copied().unwrap_or(0.0);
-                (r.token_hash.clone(), Arc::new(info(&r, base)))
+                let mut token = info(&r, spent.get(&r.name).copied().unwrap_or(0.0));
+                token.metered_mark = marks.get(&r.name).copied().unwrap_or(0.0);
+                if let Some(known) = old.get(&r.token_hash).filter(|t| t.id == r.id) {
+                    token.rpm_window.store(known.rpm_window.load(Ordering::Relaxed), Ordering::Relaxed);
+                }
+                (r.token_hash.clone(), Arc::new(token))
             })
             .collect();
         self.by_hash.store(Arc::new(map));
@@ -95,6 +115,7 @@ impl ClientTokens {
     pub async fn create(
         &self,
         store: &dyn Store,
+        meters: &Meters,
         name: &str,
         free_only: bool,
         rpm_limit: Option<u32>,
@@ -112,13 +133,13 @@ impl ClientTokens {
             created_at: now_secs(),
         };
         record.id = store.insert_client_token(&record).await?;
-        self.load(store).await?;
+        self.load(store, meters).await?;
         Ok((value, record))
     }
 
-    pub async fn delete(&self, store: &dyn Store, id: i64) -> StoreResult<bool> {
+    pub async fn delete(&self, store: &dyn Store, meters: &Meters, id: i64) -> StoreResult<bool> {
         let found = store.delete_client_token(id).await?;
-        self.load(store).await?;
+        self.load(store, meters).await?;
         Ok(found)
     }
 }
@@ -131,6 +152,7 @@ fn info(r: &ClientTokenRecord, base_spent: f64) -> TokenInfo {
         rpm_limit: r.rpm_limit.filter(|l| *l > 0),
         spend_quota: r.spend_quota,
         base_spent,
+        metered_mark: 0.0,
         rpm_window: AtomicU64::new(0),
     }
 }

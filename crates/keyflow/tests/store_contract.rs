@@ -10,6 +10,8 @@
 
 #[path = "store_contract/app.rs"]
 mod app;
+#[path = "store_contract/cluster.rs"]
+mod cluster;
 #[path = "store_contract/copy.rs"]
 mod copy;
 #[path = "store_contract/db.rs"]
@@ -19,6 +21,7 @@ mod logs;
 
 use keyflow::store::{ClientTokenRecord, KeyRecord, KeyState, KeyStatusUpdate, ModelFact, NewKey, Pin, StoreError};
 
+use cluster::*;
 use copy::*;
 use db::TestDb;
 use logs::*;
@@ -61,6 +64,9 @@ contract!(
     prices,
     named_values_are_listed_as_stored,
     log_rows_follow_their_ids_and_land_with_their_mark,
+    sessions_are_shared_and_end,
+    changes_are_announced,
+    one_leader_at_a_time,
 );
 
 pub fn new_key(secret: &str, balance_hint: Option<f64>, created_at: i64) -> NewKey {

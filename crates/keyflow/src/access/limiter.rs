@@ -6,8 +6,10 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
 
 /// Failed attempts allowed per address per window.
 pub const MAX_FAILURES: u32 = 5;
@@ -38,6 +40,9 @@ impl Way {
 #[derive(Default)]
 pub struct FailedLogins {
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// Where failures go to be announced, when other instances listen:
+    /// an address locked out on one instance is locked out on all.
+    outbox: OnceLock<mpsc::UnboundedSender<IpAddr>>,
 }
 
 impl FailedLogins {
@@ -63,6 +68,24 @@ impl FailedLogins {
     }
 
     pub fn failed(&self, ip: IpAddr, way: Way) {
+        let failures = self.count(ip);
+        tracing::warn!(peer = %ip, way = way.as_str(), failures, "failed credentials");
+        if let Some(outbox) = self.outbox.get() {
+            let _ = outbox.send(ip);
+        }
+    }
+
+    /// Counts a failure another instance saw (logged there, not again).
+    pub fn heard(&self, ip: IpAddr) {
+        self.count(ip);
+    }
+
+    /// Sends every failure from now on to `outbox` (once).
+    pub fn announce_to(&self, outbox: mpsc::UnboundedSender<IpAddr>) {
+        let _ = self.outbox.set(outbox);
+    }
+
+    fn count(&self, ip: IpAddr) -> u32 {
         let mut failures = self.map();
         if failures.len() >= MAX_TRACKED {
             failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
@@ -72,7 +95,7 @@ impl FailedLogins {
             *entry = (0, Instant::now());
         }
         entry.0 += 1;
-        tracing::warn!(peer = %ip, way = way.as_str(), failures = entry.0, "failed credentials");
+        entry.0
     }
 
     pub fn succeeded(&self, ip: IpAddr) {

@@ -42,7 +42,7 @@ pub async fn login(
         return Err(ApiError::Unauthorized);
     }
     state.logins.succeeded(peer.ip());
-    let (value, session) = state.sessions.create(Role::Admin, &body.username);
+    let (value, session) = state.sessions.create(Role::Admin, &body.username).await;
     let cookie = set_cookie(ADMIN_COOKIE, &value, ADMIN_TTL, is_tls(&headers));
     Ok(([(http::header::SET_COOKIE, cookie)], Json(json!({"username": session.username, "csrf_token": session.csrf})))
         .into_response())
@@ -50,14 +50,14 @@ pub async fn login(
 
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(value) = cookie(&headers, ADMIN_COOKIE) {
-        state.sessions.revoke(value);
+        state.sessions.revoke(value).await;
     }
     let cleared = set_cookie(ADMIN_COOKIE, "", std::time::Duration::ZERO, is_tls(&headers));
     ([(http::header::SET_COOKIE, cleared)], Json(json!({"ok": true}))).into_response()
 }
 
 pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
-    let session = admin_session(&state, &headers).ok_or(ApiError::Unauthorized)?;
+    let session = admin_session(&state, &headers).await.ok_or(ApiError::Unauthorized)?;
     Ok(Json(json!({"username": session.username, "csrf_token": session.csrf})))
 }
 
@@ -83,7 +83,7 @@ pub async fn change_password(
         return Err(ApiError::BadRequest("the new password needs at least 8 characters".into()));
     }
     state.admin_auth.change(state.store.as_ref(), &body.new).await?;
-    state.sessions.revoke_all(Role::Admin);
+    state.sessions.revoke_all(Role::Admin).await;
     tracing::info!("admin password changed; sessions revoked");
     Ok(Json(json!({"ok": true})))
 }

@@ -53,15 +53,16 @@ pub async fn admin_by_basic(state: &AppState, peer: IpAddr, headers: &http::Head
 
 /// Whether the request comes from the admin: a console session or HTTP Basic.
 pub async fn is_admin(state: &AppState, peer: IpAddr, headers: &http::HeaderMap) -> Result<bool, ApiError> {
-    if admin_session(state, headers).is_some() {
+    if admin_session(state, headers).await.is_some() {
         return Ok(true);
     }
     admin_by_basic(state, peer, headers).await
 }
 
 /// The admin session of the request, if its cookie names a live one.
-pub fn admin_session(state: &AppState, headers: &http::HeaderMap) -> Option<crate::access::session::Session> {
-    cookie(headers, ADMIN_COOKIE).and_then(|value| state.sessions.get(value, Role::Admin))
+pub async fn admin_session(state: &AppState, headers: &http::HeaderMap) -> Option<crate::access::session::Session> {
+    let value = cookie(headers, ADMIN_COOKIE)?;
+    state.sessions.get(value, Role::Admin).await
 }
 
 fn is_unsafe(method: &Method) -> bool {
@@ -103,7 +104,7 @@ pub async fn require_admin(State(state): State<AppState>, request: Request, next
     if admin_by_basic(&state, peer_ip(request.extensions()), headers).await? {
         return Ok(next.run(request).await);
     }
-    let Some(session) = admin_session(&state, headers) else {
+    let Some(session) = admin_session(&state, headers).await else {
         return Err(ApiError::Unauthorized);
     };
     if unsafe_method {

@@ -28,8 +28,11 @@ pub async fn dashboard(
     let allowed = match settings.access_control {
         AccessControl::Open => true,
         AccessControl::Restricted => {
-            cookie(&headers, GUEST_COOKIE).and_then(|v| state.sessions.get(v, Role::Guest)).is_some()
-                || is_admin(&state, peer.ip(), &headers).await?
+            let guest = match cookie(&headers, GUEST_COOKIE) {
+                Some(value) => state.sessions.get(value, Role::Guest).await.is_some(),
+                None => false,
+            };
+            guest || is_admin(&state, peer.ip(), &headers).await?
         }
         AccessControl::Private => is_admin(&state, peer.ip(), &headers).await?,
     };
@@ -87,7 +90,7 @@ pub async fn guest_login(
     }
     state.logins.succeeded(peer.ip());
     // The cookie is a random session id: it holds nothing of the password.
-    let (value, _) = state.sessions.create(Role::Guest, "guest");
+    let (value, _) = state.sessions.create(Role::Guest, "guest").await;
     let cookie = set_cookie(GUEST_COOKIE, &value, GUEST_TTL, is_tls(&headers));
     Ok(([(http::header::SET_COOKIE, cookie)], Json(json!({"ok": true, "expires_in": GUEST_TTL.as_secs()})))
         .into_response())

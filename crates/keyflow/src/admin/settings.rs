@@ -35,10 +35,5 @@ pub async fn put(
 
 /// The handles a settings change goes to.
 fn live(state: &AppState) -> crate::settings::Live<'_> {
-    crate::settings::Live {
-        current: &state.settings,
-        store: state.store.as_ref(),
-        upstream: &state.upstream,
-        sessions: &state.sessions,
-    }
+    state.live_settings()
 }

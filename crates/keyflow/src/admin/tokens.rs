@@ -36,7 +36,7 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
             "id": t.id, "name": &*t.name, "token": token,
             "scope": if t.free_only { "free" } else { "all" },
             "rpm_limit": t.rpm_limit, "spend_quota": t.spend_quota,
-            "spent": t.base_spent + state.meters.client_spend(&t.name),
+            "spent": t.spent(&state.meters),
             "created_at": created_at, "source": "console", "read_only": false,
         }));
     }
@@ -70,7 +70,14 @@ pub async fn create(State(state): State<AppState>, Json(body): Json<CreateBody>)
     }
     let (value, record) = state
         .tokens
-        .create(state.store.as_ref(), name, free_only, body.rpm_limit.filter(|l| *l > 0), body.spend_quota)
+        .create(
+            state.store.as_ref(),
+            &state.meters,
+            name,
+            free_only,
+            body.rpm_limit.filter(|l| *l > 0),
+            body.spend_quota,
+        )
         .await
         .map_err(|e| match e {
             crate::store::StoreError::Conflict(m) => ApiError::Conflict(m),
@@ -84,7 +91,7 @@ pub async fn create(State(state): State<AppState>, Json(body): Json<CreateBody>)
 }
 
 pub async fn delete(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
-    if !state.tokens.delete(state.store.as_ref(), id).await? {
+    if !state.tokens.delete(state.store.as_ref(), &state.meters, id).await? {
         return Err(ApiError::NotFound(format!("no client token with id {id}")));
     }
     Ok(Json(json!({"deleted": id})))

@@ -77,6 +77,20 @@ pub const DATABASE_POOL_SIZE: SettingInfo = boot(
     "10",
     "PostgreSQL connections per instance at most (SQLite uses four)",
 );
+pub const INSTANCE_NAME: SettingInfo = boot(
+    "instance_name",
+    &["INSTANCE_NAME"],
+    None,
+    "HOSTNAME:PORT",
+    "this instance's name in log rows, /health and metrics (several instances share one database)",
+);
+pub const LOG_JOURNAL: SettingInfo = boot(
+    "log_journal",
+    &["LOG_JOURNAL"],
+    None,
+    super::DEFAULT_LOG_JOURNAL,
+    "file that holds log rows while the database is unreachable (bounded, drained when it returns)",
+);
 pub const CLIENT_TOKENS: SettingInfo = hidden(boot(
     "client_tokens",
     &["API_KEY", "AUTH_API_KEY", "AUTHORIZATION_KEY"],
@@ -334,6 +348,8 @@ pub const SETTINGS: &[SettingInfo] = &[
     UPSTREAM_URL,
     DATABASE_URL,
     DATABASE_POOL_SIZE,
+    INSTANCE_NAME,
+    LOG_JOURNAL,
     CLIENT_TOKENS,
     FREE_CLIENT_TOKENS,
     ADMIN_USERNAME,

@@ -25,6 +25,8 @@ pub struct FileConfig {
     pub upstream_url: Option<String>,
     pub database_url: Option<String>,
     pub database_pool_size: Option<u32>,
+    pub instance_name: Option<String>,
+    pub log_journal: Option<String>,
     pub client_tokens: Option<SecretList>,
     pub free_client_tokens: Option<SecretList>,
     pub admin_username: Option<String>,

@@ -38,6 +38,7 @@ use crate::secret::Secret;
 pub const DEFAULT_PORT: u16 = 7898;
 pub const DEFAULT_UPSTREAM_URL: &str = "https://api.siliconflow.cn";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/keyflow.db";
+pub const DEFAULT_LOG_JOURNAL: &str = "data/log-journal-INSTANCE.jsonl";
 /// PostgreSQL connections per instance: enough for the writers and the
 /// console, few enough that many instances fit under `max_connections`.
 pub const DEFAULT_DATABASE_POOL_SIZE: u32 = 10;
@@ -58,6 +59,11 @@ pub struct Config {
     pub database_url: String,
     /// Connections to a PostgreSQL database at most (SQLite ignores it).
     pub database_pool_size: u32,
+    /// This instance's name; `None` = `HOSTNAME:PORT`, settled at bind.
+    pub instance_name: Option<String>,
+    /// Where log rows wait while the database is unreachable; `None` =
+    /// `data/log-journal-INSTANCE.jsonl` ([`Config::log_journal_path`]).
+    pub log_journal: Option<PathBuf>,
     /// Client tokens from flag/env/file; empty = the gateway is open.
     pub client_tokens: Vec<Secret>,
     /// Tokens that may call free models only.
@@ -96,6 +102,8 @@ impl Default for Config {
             upstream_url: DEFAULT_UPSTREAM_URL.to_string(),
             database_url: DEFAULT_DATABASE_URL.to_string(),
             database_pool_size: DEFAULT_DATABASE_POOL_SIZE,
+            instance_name: None,
+            log_journal: None,
             client_tokens: Vec::new(),
             free_client_tokens: Vec::new(),
             admin_username: DEFAULT_ADMIN_USERNAME.to_string(),
@@ -118,6 +126,37 @@ impl Default for Config {
 }
 
 impl Config {
+    /// This instance's name: `INSTANCE_NAME`, else `HOSTNAME:PORT` (with
+    /// the process id for a port picked at bind), unique on one machine.
+    pub fn instance(&self) -> String {
+        if let Some(name) = &self.instance_name {
+            return name.clone();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "keyflow".to_string());
+        match self.bind.port() {
+            0 => format!("{host}:pid{}", std::process::id()),
+            port => format!("{host}:{port}"),
+        }
+    }
+
+    /// The log journal's file: `LOG_JOURNAL`, else one per instance name,
+    /// so instances sharing a directory never share a journal.
+    pub fn log_journal_path(&self, instance: &str) -> PathBuf {
+        match &self.log_journal {
+            Some(path) => path.clone(),
+            None => {
+                let name: String =
+                    instance.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+                PathBuf::from(DEFAULT_LOG_JOURNAL.replace("INSTANCE", &name))
+            }
+        }
+    }
+
     pub fn admin_password_is_default(&self) -> bool {
         self.admin_password.expose() == DEFAULT_ADMIN_PASSWORD
     }

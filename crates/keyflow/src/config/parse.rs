@@ -132,6 +132,22 @@ pub fn pool_size(text: &str) -> Result<u32, String> {
     }
 }
 
+/// An instance name: what log rows and `/health` show, so printable and short.
+pub fn instance_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    let fits = (1..=64).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+    if !fits {
+        return Err("expected 1 to 64 letters, digits, '-', '_', '.' or ':' (such as keyflow-1)".to_string());
+    }
+    Ok(name.to_string())
+}
+
+/// A file path.
+pub fn path(value: &str) -> Result<std::path::PathBuf, String> {
+    text(value).map(std::path::PathBuf::from)
+}
+
 /// A SQLite file path (`DB_PATH`) as a database URL.
 pub fn sqlite_path(text: &str) -> Result<String, String> {
     let path = text.trim();
@@ -287,6 +303,15 @@ mod tests {
         for bad in ["api.siliconflow.cn", "ftp://x", "https://", "https:///v1", "http://a b"] {
             assert!(upstream_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn instance_names() {
+        assert_eq!(instance_name(" keyflow-1 ").as_deref(), Ok("keyflow-1"));
+        assert_eq!(instance_name("host.example:7898").as_deref(), Ok("host.example:7898"));
+        assert!(instance_name("two words").is_err());
+        assert!(instance_name("").is_err());
+        assert!(instance_name(&"x".repeat(65)).is_err());
     }
 
     #[test]

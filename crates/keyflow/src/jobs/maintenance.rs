@@ -1,11 +1,10 @@
 //! Periodic upkeep: snapshot rebuilds, reloads when another process changed
-//! keys, usage counts written behind, scheduled refresh, log retention.
+//! keys, usage counts written behind, scheduled refresh, log retention
+//! (the last two on the leader only, see `cluster`).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::state::AppState;
-use crate::store::KeyId;
 
 /// Rebuilds the pool's orders when states changed, sweeps old cool-downs,
 /// and reloads keys when the store's version moved (CLI or another instance).
@@ -20,7 +19,8 @@ pub async fn run_pool_upkeep(state: AppState) {
         }
         n += 1;
         state.pool.rebuild_if_dirty();
-        if n.is_multiple_of(4) {
+        // Instances that hear announcements reload on them instead.
+        if n.is_multiple_of(4) && !state.membership.is_listening() {
             match state.store.keys_version().await {
                 Ok(version) if version != seen_version => {
                     seen_version = version;
@@ -42,30 +42,31 @@ pub async fn run_pool_upkeep(state: AppState) {
 }
 
 /// Writes request counts and metered spend per key behind traffic, every
-/// few seconds and at shutdown.
+/// few seconds and at shutdown, as deltas: instances sharing the database
+/// add to the stored figures, none overwrites another's.
 pub async fn run_usage_flush(state: AppState) {
-    let mut persisted: HashMap<KeyId, (u64, i64)> =
-        state.pool.snapshot().entries.iter().map(|e| (e.id, (e.usage_count(), e.spent_micros()))).collect();
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
         let stopping = tokio::select! {
             _ = state.shutdown.cancelled() => true,
             _ = tick.tick() => false,
         };
+        let snapshot = state.pool.snapshot();
+        let mut taken = Vec::new();
         let mut deltas = Vec::new();
-        for e in state.pool.snapshot().entries.iter() {
-            let now = (e.usage_count(), e.spent_micros());
-            let before = persisted.entry(e.id).or_insert(now);
-            // A refresh resets the spend: only growth is written.
-            let spent = (now.1 - before.1).max(0);
-            if now.0 > before.0 || spent > 0 {
-                deltas.push((e.id, now.0.saturating_sub(before.0), spent as f64 / 1e6));
+        for entry in snapshot.entries.iter() {
+            let (requests, spent) = entry.take_deltas();
+            if requests > 0 || spent > 0 {
+                deltas.push((entry.id, requests, spent as f64 / 1e6));
+                taken.push((entry, (requests, spent)));
             }
-            *before = now;
         }
         if !deltas.is_empty() {
             if let Err(e) = state.store.add_key_usage(&deltas).await {
-                tracing::warn!(error = %e, "writing key usage failed");
+                tracing::warn!(error = %e, "writing key usage failed; keeping it for the next write");
+                for (entry, delta) in taken {
+                    entry.return_deltas(delta);
+                }
             }
         }
         if stopping {
@@ -91,7 +92,10 @@ pub async fn run_auto_refresh(state: AppState) {
         waited += step;
         if waited >= Duration::from_secs(interval) {
             waited = Duration::ZERO;
-            state.keys.start_refresh(None);
+            // One instance refreshes for all (and probes free models after).
+            if state.membership.is_leader() {
+                state.keys.start_refresh(None);
+            }
         }
     }
 }
@@ -105,7 +109,7 @@ pub async fn run_log_retention(state: AppState) {
             _ = tick.tick() => {}
         }
         let days = state.settings().log_retention_days;
-        if days == 0 {
+        if days == 0 || !state.membership.is_leader() {
             continue;
         }
         let before = crate::clock::now_ms() - i64::from(days) * 86_400_000;

@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::mpsc;
 
 use parking_lot::RwLock;
 use std::time::{Duration, Instant};
@@ -49,12 +51,23 @@ struct Cooling {
     strikes: u32,
 }
 
+/// A cool-down this instance started, for the instances sharing its
+/// database: the account is rate limited for them too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trip {
+    pub scope: Scope,
+    pub model: Arc<str>,
+    pub wait: Duration,
+}
+
 #[derive(Default)]
 pub struct Cooldowns {
     /// Scope, then model: nested so a lookup borrows `&str` without allocating.
     map: RwLock<HashMap<Scope, HashMap<Arc<str>, Cooling>>>,
     /// Scopes in `map`; lets the hot path skip the lock when nothing cools.
     len: AtomicUsize,
+    /// Where trips go to be announced, when other instances listen.
+    outbox: OnceLock<mpsc::UnboundedSender<Trip>>,
 }
 
 /// Seconds until the next midnight in China (UTC+8), when daily limits reset.
@@ -68,6 +81,8 @@ impl Cooldowns {
     /// Starts or escalates a cool-down; returns how long it lasts.
     pub fn trip(&self, scope: Scope, model: &str, window: LimitWindow, retry_after: Option<Duration>) -> Duration {
         let now = Instant::now();
+        // Trips are rare: cloning the scope for the announcement is cheap.
+        let announce = self.outbox.get().map(|outbox| (outbox, scope.clone()));
         let mut map = self.map.write();
         let models = map.entry(scope).or_default();
         // A 429 soon after the last cool-down ended is a repeat: escalate.
@@ -81,9 +96,28 @@ impl Cooldowns {
             (None, LimitWindow::Hour) => escalate(Duration::from_secs(3600), strikes, 4 * 3600),
             (None, LimitWindow::Minute) => escalate(Duration::from_secs(60), strikes, 16 * 60),
         };
-        models.insert(Arc::from(model), Cooling { until: now + wait, strikes });
+        let model: Arc<str> = Arc::from(model);
+        models.insert(Arc::clone(&model), Cooling { until: now + wait, strikes });
         self.len.store(map.len(), Ordering::Relaxed);
+        if let Some((outbox, scope)) = announce {
+            let _ = outbox.send(Trip { scope, model, wait });
+        }
         wait
+    }
+
+    /// Sends every trip from now on to `outbox` (once; later calls are ignored).
+    pub fn announce_to(&self, outbox: mpsc::UnboundedSender<Trip>) {
+        let _ = self.outbox.set(outbox);
+    }
+
+    /// Takes a cool-down another instance started: the scope waits at
+    /// least that long here too. Not announced again.
+    pub fn adopt(&self, trip: Trip) {
+        let until = Instant::now() + trip.wait;
+        let mut map = self.map.write();
+        let cooling = map.entry(trip.scope).or_default().entry(trip.model).or_insert(Cooling { until, strikes: 1 });
+        cooling.until = cooling.until.max(until);
+        self.len.store(map.len(), Ordering::Relaxed);
     }
 
     /// Whether no scope is cooling at all (the common case): callers can

@@ -33,9 +33,15 @@ pub struct KeyEntry {
     /// Last balance upstream reported (`totalBalance`), in micros.
     balance: AtomicI64,
     charge_balance: AtomicI64,
-    /// Spend metered since that report, in micros (the estimate subtracts it).
+    /// Spend metered since that report and stored (by any instance sharing
+    /// the database), in micros; the estimate subtracts it and `spent_here`.
     spent: AtomicI64,
+    /// Spend this instance metered and has not written yet (a delta).
+    spent_here: AtomicI64,
+    /// Requests counted in the store (by every instance).
     usage_count: AtomicU64,
+    /// Requests this instance counted and has not written yet (a delta).
+    usage_here: AtomicU64,
     inflight: AtomicU32,
     /// Requests in the current minute: `minute << 24 | count`.
     rpm_window: AtomicU64,
@@ -66,7 +72,9 @@ impl KeyEntry {
             balance: AtomicI64::new(to_micros(record.balance)),
             charge_balance: AtomicI64::new(to_micros(record.charge_balance)),
             spent: AtomicI64::new(to_micros(Some(record.spent)).max(0)),
+            spent_here: AtomicI64::new(0),
             usage_count: AtomicU64::new(record.usage_count),
+            usage_here: AtomicU64::new(0),
             inflight: AtomicU32::new(0),
             rpm_window: AtomicU64::new(0),
             checked_at: AtomicI64::new(record.checked_at.unwrap_or(0)),
@@ -85,17 +93,26 @@ impl KeyEntry {
     /// A check this process made at least as recently as the record's wins:
     /// its results may not be written yet (a refresh writes in batches), and
     /// a reload in between must not bring back the state from before.
+    ///
+    /// Stored counts only grow (every instance adds its deltas), so the
+    /// larger of the two wins: a reload read just before this instance's
+    /// own delta landed does not take it back.
     pub fn refresh_from(&self, record: &KeyRecord) {
         self.enabled.store(record.enabled, Ordering::Relaxed);
         self.usage_count.fetch_max(record.usage_count, Ordering::Relaxed);
+        let stored_spent = to_micros(Some(record.spent)).max(0);
         let here = self.checked_at.load(Ordering::Relaxed);
         if here != 0 && here >= record.checked_at.unwrap_or(0) {
+            self.spent.fetch_max(stored_spent, Ordering::Relaxed);
             return;
         }
         self.set_state(record.state);
         let old = self.balance.swap(to_micros(record.balance), Ordering::Relaxed);
         if old != to_micros(record.balance) {
-            self.spent.store(to_micros(Some(record.spent)).max(0), Ordering::Relaxed);
+            // A new reading: the spend since starts from what is stored.
+            self.spent.store(stored_spent, Ordering::Relaxed);
+        } else {
+            self.spent.fetch_max(stored_spent, Ordering::Relaxed);
         }
         self.charge_balance.store(to_micros(record.charge_balance), Ordering::Relaxed);
         self.checked_at.store(record.checked_at.unwrap_or(0), Ordering::Relaxed);
@@ -136,7 +153,7 @@ impl KeyEntry {
     /// The reported balance minus the spend metered since, in micros.
     pub fn balance_micros(&self) -> Option<i64> {
         let reported = self.balance.load(Ordering::Relaxed);
-        (reported != UNKNOWN).then(|| reported - self.spent.load(Ordering::Relaxed))
+        (reported != UNKNOWN).then(|| reported - self.spent_micros())
     }
 
     /// The balance estimate in CNY; `None` when unknown.
@@ -147,23 +164,48 @@ impl KeyEntry {
     pub fn set_reported_balance(&self, balance: Option<f64>, charge: Option<f64>) {
         self.balance.store(to_micros(balance), Ordering::Relaxed);
         self.charge_balance.store(to_micros(charge), Ordering::Relaxed);
+        // The reading includes what was spent before it: the store resets
+        // its spend with the reading (`update_key_status`), and this
+        // instance's unwritten spend is in the reading too. (Other
+        // instances' unwritten spend lands after it and lowers the
+        // estimate a little until the next reading.)
         self.spent.store(0, Ordering::Relaxed);
+        self.spent_here.store(0, Ordering::Relaxed);
     }
 
-    /// Spend metered since the last reported balance, in micros.
+    /// Spend metered since the last reported balance, in micros: stored
+    /// plus this instance's delta not written yet.
     pub fn spent_micros(&self) -> i64 {
-        self.spent.load(Ordering::Relaxed)
+        self.spent.load(Ordering::Relaxed) + self.spent_here.load(Ordering::Relaxed)
     }
 
     /// Meters spend against the estimate.
     pub fn add_spend(&self, cny: f64) {
         if cny > 0.0 && cny.is_finite() {
-            self.spent.fetch_add((cny * MICROS).round() as i64, Ordering::Relaxed);
+            self.spent_here.fetch_add((cny * MICROS).round() as i64, Ordering::Relaxed);
         }
     }
 
     pub fn usage_count(&self) -> u64 {
-        self.usage_count.load(Ordering::Relaxed)
+        self.usage_count.load(Ordering::Relaxed) + self.usage_here.load(Ordering::Relaxed)
+    }
+
+    /// Takes this instance's unwritten deltas (requests, spend in micros)
+    /// for the store, counting them as stored meanwhile.
+    pub fn take_deltas(&self) -> (u64, i64) {
+        let requests = self.usage_here.swap(0, Ordering::Relaxed);
+        let spent = self.spent_here.swap(0, Ordering::Relaxed);
+        self.usage_count.fetch_add(requests, Ordering::Relaxed);
+        self.spent.fetch_add(spent, Ordering::Relaxed);
+        (requests, spent)
+    }
+
+    /// Gives back deltas the store did not take, for the next write.
+    pub fn return_deltas(&self, (requests, spent): (u64, i64)) {
+        self.usage_count.fetch_sub(requests.min(self.usage_count.load(Ordering::Relaxed)), Ordering::Relaxed);
+        self.spent.fetch_sub(spent, Ordering::Relaxed);
+        self.usage_here.fetch_add(requests, Ordering::Relaxed);
+        self.spent_here.fetch_add(spent, Ordering::Relaxed);
     }
 
     pub fn inflight(&self) -> u32 {
@@ -246,7 +288,7 @@ impl KeyEntry {
 
     /// Counts a request on this key and returns a lease that holds it in flight.
     pub(crate) fn lease(self: &Arc<Self>, minute: u64) -> Lease {
-        self.usage_count.fetch_add(1, Ordering::Relaxed);
+        self.usage_here.fetch_add(1, Ordering::Relaxed);
         self.inflight.fetch_add(1, Ordering::Relaxed);
         self.count_request(minute);
         Lease { entry: Arc::clone(self) }

@@ -22,7 +22,7 @@ use parking_lot::Mutex;
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
-pub use cooldown::{Cooldowns, LimitWindow, Scope};
+pub use cooldown::{Cooldowns, LimitWindow, Scope, Trip};
 pub use display::DisplayState;
 pub use entry::{KeyEntry, Lease};
 pub use snapshot::Snapshot;

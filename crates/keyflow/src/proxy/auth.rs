@@ -67,7 +67,7 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap, named: &mut Option<Ar
 /// A console token's limits: requests per minute and spend quota.
 fn admit(state: &AppState, info: &crate::tokens::TokenInfo) -> Result<Client, ProxyError> {
     if let Some(quota) = info.spend_quota {
-        let spent = info.base_spent + state.meters.client_spend(&info.name);
+        let spent = info.spent(&state.meters);
         if spent >= quota {
             return Err(ProxyError::QuotaExceeded);
         }

@@ -66,7 +66,7 @@ pub async fn respond(ctx: Context<'_>, answer: Answer, pending: &mut Pending) ->
                 pending.outcome.images = image_count(&body);
                 pending.outcome.upstream_time = upstream_wait + read_started.elapsed();
                 if let RouteKind::Create(kind) = ctx.route.kind {
-                    pin_created(ctx.state, kind, &body, key_id, pending.outcome.client.clone());
+                    pin_created(ctx.state, kind, &body, key_id, pending.outcome.client.clone()).await;
                 }
                 pending.finish(status.as_u16(), None);
                 drop(lease);
@@ -89,7 +89,7 @@ pub async fn respond(ctx: Context<'_>, answer: Answer, pending: &mut Pending) ->
 }
 
 /// Records which key owns what an answer created.
-fn pin_created(state: &AppState, kind: PinKind, body: &[u8], key_id: i64, client: Option<std::sync::Arc<str>>) {
+async fn pin_created(state: &AppState, kind: PinKind, body: &[u8], key_id: i64, client: Option<std::sync::Arc<str>>) {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else { return };
     let id = match kind {
         PinKind::Voice => value.get("uri"),
@@ -98,7 +98,7 @@ fn pin_created(state: &AppState, kind: PinKind, body: &[u8], key_id: i64, client
         PinKind::Batch => value.get("id"),
     };
     if let Some(id) = id.and_then(|v| v.as_str()) {
-        state.pins.record(&state.writer, kind, id, key_id, client);
+        state.pins.record(state.store.as_ref(), &state.writer, kind, id, key_id, client).await;
     }
 }
 

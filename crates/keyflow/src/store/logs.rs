@@ -29,6 +29,9 @@ pub struct LogRow {
     pub cost: f64,
     /// The client hung up before the answer ended.
     pub aborted: bool,
+    /// The keyflow instance that served the request (`INSTANCE_NAME`).
+    #[serde(default)]
+    pub instance: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

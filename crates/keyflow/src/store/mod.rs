@@ -8,10 +8,12 @@
 pub mod cipher;
 mod logs;
 mod postgres;
+mod postgres_cluster;
 mod postgres_keys;
 mod postgres_logs;
 mod sqlite;
 mod sqlite_logs;
+mod sqlite_sessions;
 pub mod writer;
 
 use std::sync::Arc;
@@ -154,6 +156,35 @@ pub struct ModelFact {
     pub updated_at: i64,
 }
 
+/// A console session as stored: the cookie itself only as its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// SHA-256 of the cookie value, hex.
+    pub token_hash: String,
+    /// `admin` or `guest`.
+    pub role: String,
+    pub username: String,
+    pub csrf: String,
+    /// Unix milliseconds.
+    pub expires_at_ms: i64,
+}
+
+/// What a listener hears from the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    /// An announcement: a topic (`keys`, `settings`, …) or a message.
+    Message(String),
+    /// The connection was lost and made again: announcements in between
+    /// are missed, so everything shared should be read afresh.
+    Lost,
+}
+
+/// Announcements made by any instance sharing the database.
+#[async_trait]
+pub trait Announcements: Send {
+    async fn next(&mut self) -> Heard;
+}
+
 /// Everything keyflow persists. One implementation per database.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -214,6 +245,33 @@ pub trait Store: Send + Sync + 'static {
 
     async fn load_model_facts(&self) -> StoreResult<Vec<ModelFact>>;
     async fn save_model_facts(&self, facts: &[ModelFact]) -> StoreResult<()>;
+
+    /// Stores a new session, dropping expired ones.
+    async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()>;
+    async fn find_session(&self, token_hash: &str) -> StoreResult<Option<SessionRecord>>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Ends every session of `role`; returns how many there were.
+    async fn delete_sessions(&self, role: &str) -> StoreResult<u64>;
+
+    /// Tells every instance listening on this database `message`. A
+    /// database only one instance uses has nobody to tell.
+    async fn announce(&self, _message: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// Announcements of changes to shared state, or `None` when this
+    /// database cannot announce (SQLite: readers poll the keys version).
+    async fn listen(&self) -> StoreResult<Option<Box<dyn Announcements>>> {
+        Ok(None)
+    }
+
+    /// Takes or keeps the lead of scheduled work among the instances
+    /// sharing the database; false while another instance holds it. The
+    /// lead ends with the leader's connection, so a dead leader's lead
+    /// passes on at the next call elsewhere.
+    async fn lead(&self) -> StoreResult<bool> {
+        Ok(true)
+    }
 }
 
 /// Opens the database named by `url` and brings its schema up to date.

@@ -23,6 +23,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("migrations/postgres/0001_init.sql")),
     ("0002_logs", include_str!("migrations/postgres/0002_logs.sql")),
     ("0003_tokens", include_str!("migrations/postgres/0003_tokens.sql")),
+    ("0004_cluster", include_str!("migrations/postgres/0004_cluster.sql")),
 ];
 
 /// The advisory lock migrations take (any constant; this one spells `kf-migr`).
@@ -35,6 +36,10 @@ pub struct PostgresStore {
     pub(super) pool: PgPool,
     /// Seals stored keys and secret settings when `KEYFLOW_SECRET` is set.
     pub(super) cipher: Option<SecretCipher>,
+    /// For the connections outside the pool: the leader's and the listener's.
+    pub(super) options: PgConnectOptions,
+    /// The connection holding (or trying for) the leader lock.
+    pub(super) leader: tokio::sync::Mutex<Option<postgres_cluster::LeaderConnection>>,
 }
 
 /// A count as PostgreSQL's `BIGINT` (saturating; no count comes near it).
@@ -49,10 +54,13 @@ impl PostgresStore {
         let options = PgConnectOptions::from_str(url)?.application_name("keyflow");
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(1))
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
+            // While the server is away, callers learn it in seconds: the
+            // writers fall back to their journal and retries, the console
+            // answers with an error instead of hanging.
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone())
             .await?;
-        let mut store = PostgresStore { pool, cipher: None };
+        let mut store = PostgresStore { pool, cipher: None, options, leader: Default::default() };
         store.migrate().await?;
         store.cipher = store.seal_at_rest(secret).await?;
         Ok(store)
@@ -424,5 +432,33 @@ impl Store for PostgresStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        self.insert_session_row(session).await
+    }
+
+    async fn find_session(&self, token_hash: &str) -> StoreResult<Option<SessionRecord>> {
+        self.find_session_row(token_hash).await
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        self.delete_session_row(token_hash).await
+    }
+
+    async fn delete_sessions(&self, role: &str) -> StoreResult<u64> {
+        self.delete_session_rows(role).await
+    }
+
+    async fn announce(&self, message: &str) -> StoreResult<()> {
+        self.announce_message(message).await
+    }
+
+    async fn listen(&self) -> StoreResult<Option<Box<dyn Announcements>>> {
+        Ok(Some(Box::new(self.listener().await?)))
+    }
+
+    async fn lead(&self) -> StoreResult<bool> {
+        self.take_lead().await
     }
 }

@@ -89,6 +89,7 @@ fn log_from(row: &PgRow) -> StoreResult<LogRow> {
         images: u("images")?.min(u64::from(u32::MAX)) as u32,
         cost: row.try_get("cost")?,
         aborted: row.try_get("aborted")?,
+        instance: row.try_get("instance")?,
     })
 }
 
@@ -112,6 +113,7 @@ struct LogColumns<'a> {
     images: Vec<i64>,
     cost: Vec<f64>,
     aborted: Vec<bool>,
+    instance: Vec<Option<&'a str>>,
 }
 
 impl<'a> LogColumns<'a> {
@@ -135,6 +137,7 @@ impl<'a> LogColumns<'a> {
             c.images.push(i64::from(r.images));
             c.cost.push(r.cost);
             c.aborted.push(r.aborted);
+            c.instance.push(r.instance.as_deref());
         }
         c
     }
@@ -149,10 +152,10 @@ impl PostgresStore {
             let c = LogColumns::of(chunk);
             sqlx::query(
                 "INSERT INTO request_logs (ts_ms, client, route, model, key_id, status, error, latency_ms, ttfb_ms, \
-                 prompt_tokens, completion_tokens, total_tokens, retries, stream, images, cost, aborted) \
+                 prompt_tokens, completion_tokens, total_tokens, retries, stream, images, cost, aborted, instance) \
                  SELECT * FROM UNNEST($1::INT8[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::INT8[], $6::INT8[], \
                  $7::TEXT[], $8::INT8[], $9::INT8[], $10::INT8[], $11::INT8[], $12::INT8[], $13::INT8[], \
-                 $14::BOOL[], $15::INT8[], $16::FLOAT8[], $17::BOOL[])",
+                 $14::BOOL[], $15::INT8[], $16::FLOAT8[], $17::BOOL[], $18::TEXT[])",
             )
             .bind(&c.ts_ms)
             .bind(&c.client)
@@ -171,6 +174,7 @@ impl PostgresStore {
             .bind(&c.images)
             .bind(&c.cost)
             .bind(&c.aborted)
+            .bind(&c.instance)
             .execute(&mut *tx)
             .await?;
         }

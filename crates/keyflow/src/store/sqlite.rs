@@ -21,6 +21,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_logs", include_str!("migrations/sqlite/0002_logs.sql")),
     ("0003_tokens", include_str!("migrations/sqlite/0003_tokens.sql")),
     ("0004_pin_owner", include_str!("migrations/sqlite/0004_pin_owner.sql")),
+    ("0005_cluster", include_str!("migrations/sqlite/0005_cluster.sql")),
 ];
 
 pub struct SqliteStore {
@@ -563,5 +564,21 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        self.insert_session_row(session).await
+    }
+
+    async fn find_session(&self, token_hash: &str) -> StoreResult<Option<SessionRecord>> {
+        self.find_session_row(token_hash).await
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        self.delete_session_row(token_hash).await
+    }
+
+    async fn delete_sessions(&self, role: &str) -> StoreResult<u64> {
+        self.delete_session_rows(role).await
     }
 }

@@ -80,6 +80,7 @@ fn log_from(row: &sqlx::sqlite::SqliteRow) -> StoreResult<LogRow> {
         images: u("images")? as u32,
         cost: row.try_get("cost")?,
         aborted: row.try_get::<i64, _>("aborted")? != 0,
+        instance: row.try_get("instance")?,
     })
 }
 
@@ -89,11 +90,11 @@ impl SqliteStore {
     pub(super) async fn insert_log_rows(&self, rows: &[LogRow], mark: Option<(&str, &str)>) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         // Multi-row INSERTs keep a batch of thousands to a few statements
-        // (SQLite allows 32766 bound parameters per statement; 17 per row).
+        // (SQLite allows 32766 bound parameters per statement; 18 per row).
         for chunk in rows.chunks(1000) {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO request_logs (ts_ms, client, route, model, key_id, status, error, latency_ms, ttfb_ms, \
-                 prompt_tokens, completion_tokens, total_tokens, retries, stream, images, cost, aborted) ",
+                 prompt_tokens, completion_tokens, total_tokens, retries, stream, images, cost, aborted, instance) ",
             );
             q.push_values(chunk, |mut b, r| {
                 b.push_bind(r.ts_ms)
@@ -112,7 +113,8 @@ impl SqliteStore {
                     .push_bind(r.stream as i64)
                     .push_bind(i64::from(r.images))
                     .push_bind(r.cost)
-                    .push_bind(r.aborted as i64);
+                    .push_bind(r.aborted as i64)
+                    .push_bind(r.instance.clone());
             });
             // Not prepared for reuse: each batch size is another statement,
             // and caching them all grew memory without bound under load.

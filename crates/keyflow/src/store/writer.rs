@@ -62,8 +62,9 @@ async fn write_batch(store: &dyn Store, ops: Vec<WriteOp>) {
             WriteOp::ModelFact(f) => facts.push(f),
         }
     }
-    // Retries ride out a busy database; a write that still fails is logged.
-    for attempt in 0..5u32 {
+    // Retries ride out a busy database and an outage: these writes are few
+    // (new ops wait in the channel meanwhile, and join the next batch).
+    for attempt in 0u32.. {
         let result = async {
             if !pins.is_empty() {
                 store.insert_pins(&pins).await?;
@@ -88,9 +89,8 @@ async fn write_batch(store: &dyn Store, ops: Vec<WriteOp>) {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = %e, attempt, "store write failed; retrying");
-                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                tokio::time::sleep(Duration::from_millis(200 << attempt.min(5))).await;
             }
         }
     }
-    tracing::error!("store writes abandoned after retries");
 }

@@ -26,6 +26,8 @@ pub struct Meters {
     /// Rows handed to the writer and not committed yet.
     pub rows_pending: AtomicUsize,
     pub rows_written: AtomicU64,
+    /// Rows waiting in the log journal for the database.
+    pub rows_journaled: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]

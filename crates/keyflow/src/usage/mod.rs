@@ -10,6 +10,7 @@
 
 pub mod body;
 pub mod ingest;
+pub mod journal;
 pub mod live;
 pub mod meters;
 pub mod metrics;

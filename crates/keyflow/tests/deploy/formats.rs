@@ -1,8 +1,10 @@
 //! The small file formats around the deployment: Compose's `${...}`
-//! interpolation, env files (systemd `EnvironmentFile=`, Compose
-//! `env_file`), systemd unit files, and `.dockerignore` patterns.
+//! interpolation and YAML merge keys, env files (systemd `EnvironmentFile=`,
+//! Compose `env_file`), systemd unit files, and `.dockerignore` patterns.
 
 use std::collections::BTreeMap;
+
+use yaml_rust2::Yaml;
 
 /// Compose interpolation: `$$`, `${NAME}`, `${NAME:-default}`,
 /// `${NAME-default}`, `${NAME:?message}`, `${NAME?message}`. The error is
@@ -52,6 +54,36 @@ pub fn interpolate(text: &str, env: &BTreeMap<String, String>) -> Result<String,
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// YAML merge keys resolved, as Compose reads them: in a mapping, `<<: *x`
+/// (or a list of aliases) brings in the keys the mapping does not set
+/// itself; nested mappings are not merged. The loader has already replaced
+/// aliases by what they name.
+pub fn merge_keys(yaml: &Yaml) -> Yaml {
+    match yaml {
+        Yaml::Hash(hash) => {
+            let merge = Yaml::String("<<".into());
+            let mut out = yaml_rust2::yaml::Hash::new();
+            for (key, value) in hash.iter().filter(|(key, _)| **key != merge) {
+                out.insert(key.clone(), merge_keys(value));
+            }
+            let sources = match hash.get(&merge) {
+                Some(Yaml::Array(list)) => list.clone(),
+                Some(one) => vec![one.clone()],
+                None => Vec::new(),
+            };
+            for source in &sources {
+                let Yaml::Hash(source) = merge_keys(source) else { panic!("<< must name a mapping: {source:?}") };
+                for (key, value) in source {
+                    out.entry(key).or_insert(value);
+                }
+            }
+            Yaml::Hash(out)
+        }
+        Yaml::Array(list) => Yaml::Array(list.iter().map(merge_keys).collect()),
+        other => other.clone(),
+    }
 }
 
 /// One `NAME=value` line of an env file, active or commented out (`#NAME=`).
@@ -160,6 +192,18 @@ fn interpolation_follows_compose() {
     assert!(interpolate("${EMPTY:?say it}", &env).is_err_and(|e| e.contains("say it")));
     assert_eq!(interpolate("${EMPTY?say it}", &env), Ok(String::new()));
     assert!(interpolate("${NONE?say it}", &env).is_err());
+}
+
+#[test]
+fn merge_keys_fill_in_what_a_mapping_does_not_set() {
+    let text = "base: &b {a: 1, env: {X: 1}}\nother: &o {c: 3}\nuse: {<<: [*b, *o], a: 2, env: {Y: 2}}\n";
+    let doc = &yaml_rust2::YamlLoader::load_from_str(text).expect("YAML")[0];
+    let merged = merge_keys(doc);
+    let used = &merged["use"];
+    assert_eq!(used["a"].as_i64(), Some(2), "the mapping's own key wins");
+    assert_eq!(used["c"].as_i64(), Some(3), "every listed source is merged");
+    assert!(used["env"]["X"].is_badvalue() && used["env"]["Y"].as_i64() == Some(2), "nested mappings are replaced");
+    assert!(used["<<"].is_badvalue());
 }
 
 #[test]

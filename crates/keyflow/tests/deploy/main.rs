@@ -11,11 +11,19 @@
 //! temporary one, the port becomes 0 (a free one), and `UPSTREAM_URL`
 //! points at a closed local port so that nothing reaches the internet.
 //! The image's HEALTHCHECK command runs against it when `curl` is installed.
+//! The cluster in `deploy/cluster/` (`cluster`) runs three binaries on one
+//! PostgreSQL database behind nginx when nginx is installed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cluster;
+// The store contract's fresh-database helper (PostgreSQL found or started).
+#[allow(dead_code)]
+#[path = "../store_contract/db.rs"]
+mod db;
 mod dockerfile;
 mod formats;
+mod nginx;
 mod process;
 
 use std::collections::BTreeMap;

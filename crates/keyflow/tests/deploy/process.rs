@@ -27,6 +27,15 @@ impl Running {
         self.stderr.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// Sends SIGTERM, as `docker stop` does, and waits up to `limit` for
+    /// the exit; `None` (and the process killed) if it is still running then.
+    pub fn terminate(mut self, limit: Duration) -> Option<ExitStatus> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        assert!(sent.success(), "kill -TERM {pid}");
+        wait_with_deadline(&mut self.child, limit)
+    }
+
     /// Stops the process and waits for it.
     pub fn stop(mut self) {
         let _ = self.child.kill();

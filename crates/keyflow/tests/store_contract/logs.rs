@@ -39,6 +39,7 @@ fn full_row(i: i64) -> LogRow {
         images: (i % 2) as u32,
         cost: 0.125,
         aborted: i % 11 == 0,
+        instance: Some(format!("node-{}", i % 2)),
     }
 }
 

@@ -22,7 +22,7 @@ pub const FLOORS: &[(&str, &[&str])] = &[
     ("upstream", &["upstream"]),
     ("services", &["keys", "models", "tokens", "access", "settings", "stats"]),
     ("state", &["state"]),
-    ("surfaces", &["edge", "proxy", "images", "admin", "console", "health", "jobs"]),
+    ("surfaces", &["edge", "proxy", "images", "admin", "console", "health", "jobs", "cluster"]),
     ("app", &["app"]),
     ("commands", &["migrate", "dbcopy", "commands", "cli", "lib", "main"]),
 ];

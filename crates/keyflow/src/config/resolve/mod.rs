@@ -43,6 +43,10 @@ pub fn resolve(flags: &GlobalFlags, env: &dyn EnvSource, file: Option<FileConfig
     let pool_size = file.database_pool_size.map(|n| n.to_string());
     let pool_size = r.file_value(&cat::DATABASE_POOL_SIZE, pool_size, parse::pool_size)?;
     r.set(&mut config.database_pool_size, &cat::DATABASE_POOL_SIZE, None, parse::pool_size, pool_size)?;
+    let name = r.file_value(&cat::INSTANCE_NAME, file.instance_name, parse::instance_name)?;
+    config.instance_name = r.pick(&cat::INSTANCE_NAME, None, parse::instance_name, name)?;
+    let journal = r.file_value(&cat::LOG_JOURNAL, file.log_journal, parse::path)?;
+    config.log_journal = r.pick(&cat::LOG_JOURNAL, None, parse::path, journal)?;
 
     let tokens = |text: &str| Ok(parse::tokens(text));
     let flag_tokens = flags.api_key.as_ref().map(|s| parse::tokens(s.expose()));

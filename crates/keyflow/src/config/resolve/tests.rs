@@ -253,6 +253,8 @@ fn every_environment_name_is_read() -> Result<(), ConfigError> {
         "DATABASE_URL",
         "DB_PATH",
         "DATABASE_POOL_SIZE",
+        "INSTANCE_NAME",
+        "LOG_JOURNAL",
         "API_KEY",
         "AUTH_API_KEY",
         "AUTHORIZATION_KEY",
@@ -321,6 +323,24 @@ fn database_from_db_path_or_url() -> Result<(), ConfigError> {
     assert_eq!(resolve(&no_flags(), &env(&[]), Some(file("database_pool_size = 4")?))?.database_pool_size, 4);
     let error = error_of(&no_flags(), &env(&[("DATABASE_POOL_SIZE", "0")]), None);
     assert!(error.contains("database_pool_size") && error.contains("DATABASE_POOL_SIZE"), "{error}");
+    Ok(())
+}
+
+#[test]
+fn instance_name_and_its_journal() -> Result<(), ConfigError> {
+    let config = resolve(&no_flags(), &env(&[("INSTANCE_NAME", "keyflow-2")]), None)?;
+    assert_eq!(config.instance(), "keyflow-2");
+    assert_eq!(config.log_journal_path("keyflow-2"), std::path::Path::new("data/log-journal-keyflow-2.jsonl"));
+    // Unnamed: the host and port, which no two instances on one machine share.
+    let config = resolve(&no_flags(), &env(&[("PORT", "7001")]), None)?;
+    assert!(config.instance().ends_with(":7001"), "{}", config.instance());
+    assert!(config.log_journal_path(&config.instance()).to_string_lossy().ends_with("-7001.jsonl"));
+    let toml = Some(file("instance_name = \"edge-a\"\nlog_journal = \"/var/lib/keyflow/journal.jsonl\"")?);
+    let config = resolve(&no_flags(), &env(&[("LOG_JOURNAL", "/tmp/j.jsonl")]), toml)?;
+    assert_eq!(config.instance(), "edge-a");
+    assert_eq!(config.log_journal_path("edge-a"), std::path::Path::new("/tmp/j.jsonl"));
+    let error = error_of(&no_flags(), &env(&[("INSTANCE_NAME", "two words")]), None);
+    assert!(error.contains("INSTANCE_NAME"), "{error}");
     Ok(())
 }
 
