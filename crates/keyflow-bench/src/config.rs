@@ -67,6 +67,11 @@ pub struct Args {
     /// Leave nginx out.
     #[arg(long)]
     no_nginx: bool,
+    /// The database keyflow logs to during (a)–(c), e.g. a fresh
+    /// `postgres://…/bench` database (default: a SQLite file in the scratch
+    /// directory). The other phases keep their own SQLite files.
+    #[arg(long)]
+    database_url: Option<String>,
     /// Markdown file to prepend the dated results to (default:
     /// docs/benchmarks.md; quick: target/bench-quick.md).
     #[arg(long)]
@@ -92,6 +97,7 @@ pub struct Config {
     pub keyflow_bin: PathBuf,
     pub mock_bin: PathBuf,
     pub nginx: bool,
+    pub database_url: Option<String>,
     pub out: PathBuf,
     pub wait_for_builds: Duration,
     pub root: PathBuf,
@@ -176,6 +182,7 @@ impl Config {
             keyflow_bin: absolute(args.keyflow_bin.unwrap_or_else(|| release.join("keyflow"))),
             mock_bin: absolute(args.mock_bin.unwrap_or_else(|| release.join("keyflow-mock"))),
             nginx: !args.no_nginx,
+            database_url: args.database_url,
             out: args.out.unwrap_or_else(|| {
                 if quick {
                     root.join("target/bench-quick.md")

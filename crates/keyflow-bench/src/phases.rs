@@ -27,7 +27,7 @@ pub async fn slow_phase(config: &Config, dir: &TempDir, fd_limit: u64, report: &
     };
     let (mut mock, keys) = procs::start_mock(&config.mock_bin, dir.path(), "slow-mock", &setup)?;
     let direct_key = keys.first().context("the mock has no keys")?.clone();
-    let database = dir.path().join("keyflow-slow.db");
+    let database = format!("sqlite://{}", dir.path().join("keyflow-slow.db").display());
     let keyflow_setup =
         KeyflowSetup { bin: &config.keyflow_bin, upstream: &mock.url, database, client_token: CLIENT_TOKEN };
     keyflow_setup.import(&dir.path().join("slow-mock-keys.txt"), dir.path())?;
@@ -159,7 +159,7 @@ pub async fn big_pool_phase(
     let keyflow_setup = KeyflowSetup {
         bin: &config.keyflow_bin,
         upstream: &mock.url,
-        database: dir.path().join("keyflow-big.db"),
+        database: format!("sqlite://{}", dir.path().join("keyflow-big.db").display()),
         client_token: CLIENT_TOKEN,
     };
     let import_time = keyflow_setup.import(&keys_file, dir.path())?;

@@ -184,7 +184,8 @@ pub fn start_mock(bin: &Path, dir: &Path, name: &str, setup: &MockSetup) -> anyh
 pub struct KeyflowSetup<'a> {
     pub bin: &'a Path,
     pub upstream: &'a str,
-    pub database: PathBuf,
+    /// The database URL (`sqlite://…` or `postgres://…`).
+    pub database: String,
     pub client_token: &'a str,
 }
 
@@ -194,7 +195,7 @@ impl KeyflowSetup<'_> {
         command
             .env("KEYFLOW_BIND", "127.0.0.1:0")
             .env("UPSTREAM_URL", self.upstream)
-            .env("DATABASE_URL", format!("sqlite://{}", self.database.display()))
+            .env("DATABASE_URL", &self.database)
             .env("API_KEY", self.client_token)
             .env("AUTO_REFRESH_INTERVAL", "0")
             .env("KEYFLOW_LOG", "warn");

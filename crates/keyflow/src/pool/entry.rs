@@ -90,7 +90,7 @@ impl KeyEntry {
     /// Takes the persisted fields of a freshly loaded record, keeping the
     /// runtime counters (in-flight, RPM window, blocks) of this process.
     ///
-    /// A check this process made at least as recently as the record's wins:
+    /// A check this process made more recently than the record's wins:
     /// its results may not be written yet (a refresh writes in batches), and
     /// a reload in between must not bring back the state from before.
     ///
@@ -102,7 +102,10 @@ impl KeyEntry {
         self.usage_count.fetch_max(record.usage_count, Ordering::Relaxed);
         let stored_spent = to_micros(Some(record.spent)).max(0);
         let here = self.checked_at.load(Ordering::Relaxed);
-        if here != 0 && here >= record.checked_at.unwrap_or(0) {
+        // In the same second the stored record wins: it may come from
+        // another instance, and a write of ours still on its way lands
+        // (and is announced) right after.
+        if here != 0 && here > record.checked_at.unwrap_or(0) {
             self.spent.fetch_max(stored_spent, Ordering::Relaxed);
             return;
         }

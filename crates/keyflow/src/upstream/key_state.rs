@@ -12,7 +12,11 @@ use crate::store::{KeyState, KeyStatusUpdate};
 /// Applies `verdict` on `entry` for `model`; `summary` is upstream's error,
 /// masked, for `last_error`.
 pub(super) fn apply(failover: &Failover<'_>, entry: &KeyEntry, model: &str, verdict: &Verdict, summary: &str) {
+    // Upstream's word on the key is a check too: stamped, so that instances
+    // sharing the database take this state over the one they hold.
     let persist = |new_state: KeyState, balance: Option<Option<f64>>| {
+        let now = crate::clock::now_secs();
+        entry.set_checked_at(now);
         failover.writer.send(WriteOp::KeyStatus(KeyStatusUpdate {
             id: entry.id,
             state: new_state,
@@ -20,7 +24,7 @@ pub(super) fn apply(failover: &Failover<'_>, entry: &KeyEntry, model: &str, verd
             charge_balance: None,
             account_id: None,
             last_error: Some(summary.to_string()),
-            checked_at: None,
+            checked_at: Some(now),
         }));
     };
     match verdict {
