@@ -1,86 +1,19 @@
 //! `keyflow.toml`: the same settings as the environment, under their
 //! snake_case keys, with an `[image]` table. Every field is optional, and an
-//! unknown key is an error that names it and the file.
+//! unknown key is an error that names it and the file. [`FileConfig`]'s
+//! fields are generated from the declarations in `catalog.rs`; here are
+//! the reading and the value types that TOML allows more than one way.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::modes::{AccessControl, Strategy};
-use super::ConfigError;
+#[cfg(test)]
+use super::modes::Strategy;
+use super::{ConfigError, FileConfig};
 use crate::secret::Secret;
-
-/// The parsed file. Values are checked when merged (`resolve`), where
-/// an error can name the file and key.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    /// Where the file was read from, for messages.
-    #[serde(skip)]
-    pub path: PathBuf,
-
-    pub bind: Option<String>,
-    pub upstream_url: Option<String>,
-    pub database_url: Option<String>,
-    pub database_pool_size: Option<u32>,
-    pub instance_name: Option<String>,
-    pub log_journal: Option<String>,
-    pub client_tokens: Option<SecretList>,
-    pub free_client_tokens: Option<SecretList>,
-    pub admin_username: Option<String>,
-    pub admin_password: Option<SecretText>,
-    pub keys_at_start: Option<SecretList>,
-    pub test_model: Option<String>,
-    pub free_model_test_key: Option<SecretText>,
-    pub purge_invalid: Option<bool>,
-    pub max_body_bytes: Option<SizeText>,
-    pub allowed_hosts: Option<TextList>,
-    pub cors_origins: Option<TextList>,
-    pub metrics_token: Option<SecretText>,
-    pub max_connections: Option<usize>,
-    pub header_timeout_secs: Option<u64>,
-    pub body_timeout_secs: Option<u64>,
-    pub min_body_rate: Option<SizeText>,
-    pub secret: Option<SecretText>,
-    pub log_level: Option<String>,
-
-    pub key_strategy: Option<Strategy>,
-    pub sticky_sessions: Option<bool>,
-    /// 0 = no cap.
-    pub key_rpm_limit: Option<u32>,
-    pub max_retries: Option<u32>,
-    pub connect_timeout_secs: Option<u64>,
-    pub first_byte_timeout_secs: Option<u64>,
-    pub idle_timeout_secs: Option<u64>,
-    pub auto_refresh_interval_secs: Option<u64>,
-    pub ban_models: Option<TextList>,
-    pub free_models: Option<TextList>,
-    pub access_control: Option<AccessControl>,
-    pub guest_password: Option<SecretText>,
-    pub page_size: Option<u32>,
-    pub log_retention_days: Option<u32>,
-    pub stats_time_zone: Option<String>,
-    pub image: Option<FileImage>,
-}
-
-/// The `[image]` table.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileImage {
-    pub max_images_per_request: Option<u32>,
-    pub image_prompt_model: Option<String>,
-    pub prompt_expansion: Option<bool>,
-    pub prompt_expansion_timeout_secs: Option<u64>,
-    pub banned_keywords: Option<TextList>,
-    pub use_lsky_pro: Option<bool>,
-    pub lsky_url: Option<String>,
-    pub lsky_token: Option<SecretText>,
-    pub use_shortlink: Option<bool>,
-    pub shortlink_url: Option<String>,
-    pub shortlink_api_key: Option<SecretText>,
-}
 
 impl FileConfig {
     /// Parses TOML text; `path` only names the file in messages.

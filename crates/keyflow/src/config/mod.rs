@@ -5,9 +5,15 @@
 //! settings land in [`Config`]; the live ones in [`RuntimeSettings`], which
 //! only seed the database: after the first start the console owns them.
 //! Environment names of the five seed tools are accepted as aliases (the
-//! canonical name wins when both are set); [`catalog`] lists them all.
+//! canonical name wins when both are set).
+//!
+//! Each setting is declared once, in [`catalog`]; `declare.rs` generates
+//! from the declarations the catalogue, the fields of [`Config`],
+//! [`RuntimeSettings`], [`FileConfig`] and [`GlobalFlags`], their defaults
+//! and the resolution of each setting.
 
 pub mod catalog;
+mod declare;
 pub mod dotenv;
 mod env;
 mod explicit;
@@ -18,112 +24,35 @@ pub mod parse;
 mod resolve;
 mod settings;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub use catalog::{env_help, env_help_markdown, env_help_text, SettingInfo};
+pub use catalog::{Config, EdgeConfig, FileConfig, FileImage, ImageSettings, RuntimeSettings};
 pub use env::{EnvSource, ProcessEnv};
 pub use explicit::apply_explicit;
-pub use file::{FileConfig, FileImage, SecretList, SecretText, SizeText, TextList};
+pub use file::{SecretList, SecretText, SizeText, TextList};
 pub use flags::GlobalFlags;
 pub use modes::{AccessControl, Strategy};
 pub use resolve::resolve;
-pub use settings::{ImageSettings, Problem, RuntimeSettings, MAX_RETRIES_LIMIT, REDACTED};
+pub use settings::{Problem, MAX_RETRIES_LIMIT, REDACTED};
 
+#[cfg(test)]
 use crate::secret::Secret;
 
-pub const DEFAULT_PORT: u16 = 7898;
-pub const DEFAULT_UPSTREAM_URL: &str = "https://api.siliconflow.cn";
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/keyflow.db";
+/// The port of the default listen address (`catalog::BIND`).
+pub const DEFAULT_PORT: u16 = catalog::BIND.default_number() as u16;
 pub const DEFAULT_LOG_JOURNAL: &str = "data/log-journal-INSTANCE.jsonl";
 /// PostgreSQL connections per instance: enough for the writers and the
-/// console, few enough that many instances fit under `max_connections`.
-pub const DEFAULT_DATABASE_POOL_SIZE: u32 = 10;
+/// console, few enough that many instances fit under `max_connections`
+/// (`catalog::DATABASE_POOL_SIZE`).
+pub const DEFAULT_DATABASE_POOL_SIZE: u32 = catalog::DATABASE_POOL_SIZE.default_number();
 pub const DEFAULT_TEST_MODEL: &str = "Qwen/Qwen2.5-7B-Instruct";
-pub const DEFAULT_BANNED_KEYWORDS: &str = "porn,nude,naked,sex,xxx,adult";
-pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
-pub const DEFAULT_ADMIN_USERNAME: &str = "admin";
 pub const DEFAULT_ADMIN_PASSWORD: &str = "admin";
 /// The file read when neither `--config` nor `KEYFLOW_CONFIG` names one.
 pub const DEFAULT_CONFIG_FILE: &str = "keyflow.toml";
-
-/// Boot settings, fixed for the life of the process.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub bind: SocketAddr,
-    /// Without trailing slash or `/v1`.
-    pub upstream_url: String,
-    pub database_url: String,
-    /// Connections to a PostgreSQL database at most (SQLite ignores it).
-    pub database_pool_size: u32,
-    /// This instance's name; `None` = `HOSTNAME:PORT`, settled at bind.
-    pub instance_name: Option<String>,
-    /// Where log rows wait while the database is unreachable; `None` =
-    /// `data/log-journal-INSTANCE.jsonl` ([`Config::log_journal_path`]).
-    pub log_journal: Option<PathBuf>,
-    /// Client tokens from flag/env/file; empty = the gateway is open.
-    pub client_tokens: Vec<Secret>,
-    /// Tokens that may call free models only.
-    pub free_client_tokens: Vec<Secret>,
-    pub admin_username: String,
-    pub admin_password: Secret,
-    /// Raw text of the keys to import at start (the importer parses it).
-    pub keys_at_start: Option<Secret>,
-    pub test_model: String,
-    pub free_model_test_key: Option<Secret>,
-    pub purge_invalid: bool,
-    pub max_body_bytes: usize,
-    /// Limits of the client-facing server (timeouts, connections, hosts).
-    pub edge: EdgeConfig,
-    /// Encrypts stored keys at rest.
-    pub secret: Option<Secret>,
-    /// A `tracing` filter directive.
-    pub log_level: String,
-    /// The file that was read, if any.
-    pub config_file: Option<PathBuf>,
-    /// Seeds for the live settings.
-    pub runtime: RuntimeSettings,
-    /// Where each setting not left at its default came from, by file key.
-    pub origins: BTreeMap<&'static str, Origin>,
-    /// Things said about the configuration that do not stop the start
-    /// (a value clamped, a name kept only for compatibility), logged once.
-    pub notices: Vec<String>,
-    /// Variables read from `./.env`.
-    pub dotenv_vars: usize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            bind: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
-            upstream_url: DEFAULT_UPSTREAM_URL.to_string(),
-            database_url: DEFAULT_DATABASE_URL.to_string(),
-            database_pool_size: DEFAULT_DATABASE_POOL_SIZE,
-            instance_name: None,
-            log_journal: None,
-            client_tokens: Vec::new(),
-            free_client_tokens: Vec::new(),
-            admin_username: DEFAULT_ADMIN_USERNAME.to_string(),
-            admin_password: Secret::new(DEFAULT_ADMIN_PASSWORD),
-            keys_at_start: None,
-            test_model: DEFAULT_TEST_MODEL.to_string(),
-            free_model_test_key: None,
-            purge_invalid: false,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            edge: EdgeConfig::default(),
-            secret: None,
-            log_level: "info".to_string(),
-            config_file: None,
-            runtime: RuntimeSettings::default(),
-            origins: BTreeMap::new(),
-            notices: Vec::new(),
-            dotenv_vars: 0,
-        }
-    }
-}
 
 impl Config {
     /// This instance's name: `INSTANCE_NAME`, else `HOSTNAME:PORT` (with
@@ -173,39 +102,6 @@ impl Config {
     /// Where `key` (a file key such as `max_retries`) came from.
     pub fn origin(&self, key: &str) -> Origin {
         self.origins.get(key).cloned().unwrap_or(Origin::Default)
-    }
-}
-
-/// The client-facing server's limits (SPEC §10): who may be served and how
-/// long a client may hold resources before sending a whole request.
-#[derive(Debug, Clone)]
-pub struct EdgeConfig {
-    /// Host names served besides loopback names and IP literals (lowercase).
-    pub allowed_hosts: Vec<String>,
-    /// Browser origins allowed on `/v1`; `*` = any.
-    pub cors_origins: Vec<String>,
-    /// Bearer token for `/metrics` and the full `/health` in private mode.
-    pub metrics_token: Option<Secret>,
-    pub max_connections: usize,
-    /// Request head (and idle keep-alive) timeout.
-    pub header_timeout: std::time::Duration,
-    /// Longest pause inside a request body.
-    pub body_timeout: std::time::Duration,
-    /// Slowest average request-body rate after `body_timeout`, bytes/s; 0 = none.
-    pub min_body_rate: u64,
-}
-
-impl Default for EdgeConfig {
-    fn default() -> Self {
-        EdgeConfig {
-            allowed_hosts: Vec::new(),
-            cors_origins: vec!["*".to_string()],
-            metrics_token: None,
-            max_connections: 16_384,
-            header_timeout: std::time::Duration::from_secs(30),
-            body_timeout: std::time::Duration::from_secs(30),
-            min_body_rate: 1024,
-        }
     }
 }
 

@@ -219,6 +219,28 @@ pub fn tokens(text: &str) -> Vec<Secret> {
     clean_items(text.split([',', '\n']).map(str::to_string)).into_iter().map(Secret::new).collect()
 }
 
+/// Client tokens as a setting's parser (never fails: blanks are dropped).
+pub fn token_list(text: &str) -> Result<Vec<Secret>, String> {
+    Ok(tokens(text))
+}
+
+/// Keys to import at start, kept as raw text: the importer reports
+/// malformed keys itself. Blank text is no keys.
+pub fn key_text(text: &str) -> Result<Option<Secret>, String> {
+    Ok(Some(Secret::new(text)).filter(|keys| !keys.expose().trim().is_empty()))
+}
+
+/// A secret taken as given: token lists may be empty (`--api-key ""`
+/// opens the gateway), so they skip the non-blank check of [`secret`].
+pub fn raw_secret(text: &str) -> Result<Secret, String> {
+    Ok(Secret::new(text))
+}
+
+/// A parser for a setting stored as `Option<T>`, `None` when unset.
+pub fn some<T>(parse: fn(&str) -> Result<T, String>) -> impl Fn(&str) -> Result<Option<T>, String> {
+    move |text| parse(text).map(Some)
+}
+
 /// A per-key RPM cap: a positive number, or `0`/`off`/`none` for no cap.
 pub fn rpm_limit(text: &str) -> Result<Option<u32>, String> {
     match text.trim().to_ascii_lowercase().as_str() {

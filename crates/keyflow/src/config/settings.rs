@@ -2,105 +2,17 @@
 //! then stored in the database as JSON and edited live (`PUT /api/settings`).
 //!
 //! Because the console can send any JSON, [`RuntimeSettings::validate`] is
-//! the one place that decides what a usable combination is.
+//! the one place that decides what a usable combination is. The fields,
+//! their defaults and their masked `Debug` are generated from the
+//! declarations in `catalog.rs`.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
-use super::modes::{AccessControl, Strategy};
-use super::{DEFAULT_BANNED_KEYWORDS, DEFAULT_TEST_MODEL};
+use super::modes::AccessControl;
+#[cfg(test)]
+use super::modes::Strategy;
+use super::{ImageSettings, RuntimeSettings};
 
 /// Shown instead of a password or token in `GET /api/settings`.
 pub const REDACTED: &str = "********";
-
-/// Settings editable while running. A missing JSON field takes its default;
-/// an unknown one is an error.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RuntimeSettings {
-    pub key_strategy: Strategy,
-    /// Same `user` field or `X-Session-Id` header → same key while usable.
-    pub sticky_sessions: bool,
-    /// Requests per minute per key; `None` = no cap.
-    pub key_rpm_limit: Option<u32>,
-    /// Retries after a transient failure, after the first attempt.
-    pub max_retries: u32,
-    pub connect_timeout_secs: u64,
-    pub first_byte_timeout_secs: u64,
-    pub idle_timeout_secs: u64,
-    /// 0 = no automatic refresh.
-    pub auto_refresh_interval_secs: u64,
-    pub ban_models: Vec<String>,
-    pub free_models: Vec<String>,
-    pub access_control: AccessControl,
-    pub guest_password: Option<String>,
-    pub page_size: u32,
-    /// 0 = keep forever.
-    pub log_retention_days: u32,
-    /// `None` = the machine's local time zone.
-    pub stats_time_zone: Option<String>,
-    pub image: ImageSettings,
-}
-
-/// Images through chat (spec section 7).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ImageSettings {
-    pub max_images_per_request: u32,
-    pub image_prompt_model: String,
-    pub prompt_expansion: bool,
-    pub prompt_expansion_timeout_secs: u64,
-    pub banned_keywords: Vec<String>,
-    pub use_lsky_pro: bool,
-    pub lsky_url: Option<String>,
-    pub lsky_token: Option<String>,
-    pub use_shortlink: bool,
-    pub shortlink_url: Option<String>,
-    /// With a key, `shortlink_url` is a Sink server's base URL.
-    pub shortlink_api_key: Option<String>,
-}
-
-impl Default for RuntimeSettings {
-    fn default() -> Self {
-        RuntimeSettings {
-            key_strategy: Strategy::BalanceDesc,
-            sticky_sessions: false,
-            key_rpm_limit: None,
-            max_retries: 3,
-            connect_timeout_secs: 10,
-            first_byte_timeout_secs: 300,
-            idle_timeout_secs: 120,
-            auto_refresh_interval_secs: 3600,
-            ban_models: Vec::new(),
-            free_models: Vec::new(),
-            access_control: AccessControl::Private,
-            guest_password: None,
-            page_size: 50,
-            log_retention_days: 30,
-            stats_time_zone: None,
-            image: ImageSettings::default(),
-        }
-    }
-}
-
-impl Default for ImageSettings {
-    fn default() -> Self {
-        ImageSettings {
-            max_images_per_request: 4,
-            image_prompt_model: DEFAULT_TEST_MODEL.to_string(),
-            prompt_expansion: true,
-            prompt_expansion_timeout_secs: 20,
-            banned_keywords: DEFAULT_BANNED_KEYWORDS.split(',').map(str::to_string).collect(),
-            use_lsky_pro: false,
-            lsky_url: None,
-            lsky_token: None,
-            use_shortlink: false,
-            shortlink_url: None,
-            shortlink_api_key: None,
-        }
-    }
-}
 
 /// One thing wrong with a settings value, tied to the setting's key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,33 +93,26 @@ impl RuntimeSettings {
         out
     }
 
-    /// A copy safe to send to the console: the guest password and the Lsky
-    /// token become [`REDACTED`].
+    /// A copy safe to send to the console: the guest password, the Lsky
+    /// token and every other secret become [`REDACTED`].
     pub fn redacted(&self) -> RuntimeSettings {
         let mut copy = self.clone();
-        let hide = |value: &mut Option<String>| {
+        copy.each_secret(self, &mut |value, _| {
             if value.is_some() {
                 *value = Some(REDACTED.to_string());
             }
-        };
-        hide(&mut copy.guest_password);
-        hide(&mut copy.image.lsky_token);
-        hide(&mut copy.image.shortlink_api_key);
+        });
         copy
     }
 
     /// Puts back the secrets from `previous` where the console sent
     /// [`REDACTED`] unchanged.
     pub fn restore_redacted(&mut self, previous: &RuntimeSettings) {
-        if self.guest_password.as_deref() == Some(REDACTED) {
-            self.guest_password.clone_from(&previous.guest_password);
-        }
-        if self.image.lsky_token.as_deref() == Some(REDACTED) {
-            self.image.lsky_token.clone_from(&previous.image.lsky_token);
-        }
-        if self.image.shortlink_api_key.as_deref() == Some(REDACTED) {
-            self.image.shortlink_api_key.clone_from(&previous.image.shortlink_api_key);
-        }
+        self.each_secret(previous, &mut |value, old| {
+            if value.as_deref() == Some(REDACTED) {
+                value.clone_from(old);
+            }
+        });
     }
 }
 
@@ -251,49 +156,6 @@ impl ImageSettings {
                 }
             }
         }
-    }
-}
-
-/// Masks the guest password so a stray `{:?}` never prints it.
-impl fmt::Debug for RuntimeSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RuntimeSettings")
-            .field("key_strategy", &self.key_strategy)
-            .field("sticky_sessions", &self.sticky_sessions)
-            .field("key_rpm_limit", &self.key_rpm_limit)
-            .field("max_retries", &self.max_retries)
-            .field("connect_timeout_secs", &self.connect_timeout_secs)
-            .field("first_byte_timeout_secs", &self.first_byte_timeout_secs)
-            .field("idle_timeout_secs", &self.idle_timeout_secs)
-            .field("auto_refresh_interval_secs", &self.auto_refresh_interval_secs)
-            .field("ban_models", &self.ban_models)
-            .field("free_models", &self.free_models)
-            .field("access_control", &self.access_control)
-            .field("guest_password", &self.guest_password.as_deref().map(crate::secret::mask))
-            .field("page_size", &self.page_size)
-            .field("log_retention_days", &self.log_retention_days)
-            .field("stats_time_zone", &self.stats_time_zone)
-            .field("image", &self.image)
-            .finish()
-    }
-}
-
-/// Masks the Lsky token.
-impl fmt::Debug for ImageSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ImageSettings")
-            .field("max_images_per_request", &self.max_images_per_request)
-            .field("image_prompt_model", &self.image_prompt_model)
-            .field("prompt_expansion", &self.prompt_expansion)
-            .field("prompt_expansion_timeout_secs", &self.prompt_expansion_timeout_secs)
-            .field("banned_keywords", &self.banned_keywords)
-            .field("use_lsky_pro", &self.use_lsky_pro)
-            .field("lsky_url", &self.lsky_url)
-            .field("lsky_token", &self.lsky_token.as_deref().map(crate::secret::mask))
-            .field("shortlink_api_key", &self.shortlink_api_key.as_deref().map(crate::secret::mask))
-            .field("use_shortlink", &self.use_shortlink)
-            .field("shortlink_url", &self.shortlink_url)
-            .finish()
     }
 }
 

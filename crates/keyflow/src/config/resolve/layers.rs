@@ -5,12 +5,11 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::config::catalog::{self as cat, SettingInfo};
+use crate::config::catalog::SettingInfo;
 use crate::config::env::{first_set, EnvSource};
-use crate::config::file::TextList;
-use crate::config::{parse, Config, ConfigError, Origin};
+use crate::config::{parse, ConfigError, Origin};
 
-pub(super) struct Layers<'a> {
+pub(in crate::config) struct Layers<'a> {
     env: &'a dyn EnvSource,
     /// The config file, for messages about its values.
     path: PathBuf,
@@ -40,43 +39,27 @@ impl<'a> Layers<'a> {
     }
 
     /// Parses a raw value from the file, naming the file and key on error.
-    pub(super) fn file_value<T>(
+    pub(super) fn parse_file<T>(
         &self,
         info: &SettingInfo,
-        raw: Option<String>,
+        raw: String,
         parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<Option<T>, ConfigError> {
-        let Some(raw) = raw else { return Ok(None) };
-        parse(&raw).map(Some).map_err(|expected| Self::invalid(info, self.file_origin(info), &raw, expected))
-    }
-
-    /// A list from the file: an array as is, a string parsed like the
-    /// environment's.
-    pub(super) fn file_list(
-        &self,
-        info: &SettingInfo,
-        list: Option<TextList>,
-    ) -> Result<Option<Vec<String>>, ConfigError> {
-        match list {
-            None => Ok(None),
-            Some(TextList::Items(items)) => Ok(Some(parse::clean_items(items))),
-            Some(TextList::Text(text)) => self.file_value(info, Some(text), parse::list),
-        }
+    ) -> Result<T, ConfigError> {
+        parse(&raw).map_err(|expected| Self::invalid(info, self.file_origin(info), &raw, expected))
     }
 
     /// Parses a flag that clap left as text (lists), naming the flag on error.
-    pub(super) fn flag_value<T>(
+    pub(super) fn parse_flag<T>(
         info: &SettingInfo,
-        raw: Option<&str>,
+        raw: &str,
         parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<Option<T>, ConfigError> {
-        let Some(raw) = raw else { return Ok(None) };
+    ) -> Result<T, ConfigError> {
         let origin = Origin::Flag(info.flag.unwrap_or_default());
-        parse(raw).map(Some).map_err(|expected| Self::invalid(info, origin, raw, expected))
+        parse(raw).map_err(|expected| Self::invalid(info, origin, raw, expected))
     }
 
     /// Overwrites `target` with the highest layer that is set, if any.
-    pub(super) fn set<T>(
+    pub(in crate::config) fn set<T>(
         &mut self,
         target: &mut T,
         info: &SettingInfo,
@@ -91,7 +74,7 @@ impl<'a> Layers<'a> {
     }
 
     /// flag > environment > file for one setting; `None` when none is set.
-    pub(super) fn pick<T>(
+    fn pick<T>(
         &mut self,
         info: &SettingInfo,
         flag: Option<T>,
@@ -102,7 +85,7 @@ impl<'a> Layers<'a> {
     }
 
     /// [`Self::pick`] with a parser that depends on which variable was set.
-    pub(super) fn pick_with<T>(
+    fn pick_with<T>(
         &mut self,
         info: &SettingInfo,
         flag: Option<T>,
@@ -128,31 +111,62 @@ impl<'a> Layers<'a> {
         Ok(None)
     }
 
-    /// `--bind` > `KEYFLOW_BIND` > `HOST`/`PORT` > file > default. `HOST` or
-    /// `PORT` alone replaces only its half of the lower layer's address, so
-    /// a platform that sets `PORT` keeps the host from the file.
-    pub(super) fn bind(&mut self, flag: Option<SocketAddr>, file: Option<String>) -> Result<SocketAddr, ConfigError> {
-        let info = &cat::BIND;
-        let file_addr = self.file_value(info, file, parse::socket_addr)?;
-        let bind_only = SettingInfo { env: &["KEYFLOW_BIND"], ..*info };
-        if let Some(addr) = self.pick(&bind_only, flag, parse::socket_addr, None)? {
-            return Ok(addr);
+    /// [`Self::set`] for the database: its canonical variable holds a URL,
+    /// its alias (`DB_PATH`) a SQLite file path.
+    pub(in crate::config) fn database(
+        &mut self,
+        target: &mut String,
+        info: &SettingInfo,
+        flag: Option<String>,
+        parse: impl Fn(&str) -> Result<String, String>,
+        file: Option<String>,
+    ) -> Result<(), ConfigError> {
+        let canonical = info.env.first().copied();
+        let from_env =
+            |name: &str, text: &str| if Some(name) == canonical { parse(text) } else { parse::sqlite_path(text) };
+        if let Some(url) = self.pick_with(info, flag, from_env, file)? {
+            *target = url;
         }
-        let base = match file_addr {
+        Ok(())
+    }
+
+    /// [`Self::set`] for the listen address, whose declaration names its
+    /// variables as `[KEYFLOW_BIND, HOST, PORT]`: `--bind` >
+    /// `KEYFLOW_BIND` > `HOST`/`PORT` > file > default. `HOST` or `PORT`
+    /// alone replaces only its half of the lower layer's address, so a
+    /// platform that sets `PORT` keeps the host from the file.
+    pub(in crate::config) fn bind(
+        &mut self,
+        target: &mut SocketAddr,
+        info: &SettingInfo,
+        flag: Option<SocketAddr>,
+        parse: impl Fn(&str) -> Result<SocketAddr, String>,
+        file: Option<SocketAddr>,
+    ) -> Result<(), ConfigError> {
+        let &[_, host_name, port_name] = info.env else {
+            return self.set(target, info, flag, parse, file);
+        };
+        let canonical_only = SettingInfo { env: &info.env[..1], ..*info };
+        if let Some(addr) = self.pick(&canonical_only, flag, parse, None)? {
+            *target = addr;
+            return Ok(());
+        }
+        let base = match file {
             Some(addr) => {
                 self.origins.insert(info.key, self.file_origin(info));
                 addr
             }
-            None => Config::default().bind,
+            None => *target,
         };
-        let host = self.half(info, "HOST", parse::host)?;
-        let port = self.half(info, "PORT", parse::port)?;
+        let host = self.half(info, host_name, parse::host)?;
+        let port = self.half(info, port_name, parse::port)?;
         if host.is_some() || port.is_some() {
-            let name = if host.is_some() { "HOST" } else { "PORT" };
+            let name = if host.is_some() { host_name } else { port_name };
             self.origins.insert(info.key, Origin::Env(name));
         }
         let ip = host.unwrap_or(base.ip());
-        Ok(SocketAddr::new(ip, port.unwrap_or(base.port())))
+        *target = SocketAddr::new(ip, port.unwrap_or(base.port()));
+        Ok(())
     }
 
     /// One half of the listen address from `HOST` or `PORT`.
