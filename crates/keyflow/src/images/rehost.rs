@@ -157,7 +157,7 @@ async fn download(state: &AppState, url: &str) -> Result<(Bytes, String), Rehost
         .filter(|t| t.starts_with("image/"))
         .unwrap_or("image/png")
         .to_string();
-    let bytes = crate::upstream::read_body(response, MAX_IMAGE_BYTES, TRANSFER_TIMEOUT)
+    let bytes = crate::upstream::read_stream(reqwest_chunks(response), MAX_IMAGE_BYTES, TRANSFER_TIMEOUT)
         .await
         .map_err(|e| transfer("download")(e.to_string()))?;
     Ok((bytes, content_type))
@@ -220,7 +220,7 @@ async fn shorten(
 /// A Lsky Pro or short-link answer, at most [`MAX_ANSWER_BYTES`]: a
 /// misbehaving service must not make the gateway buffer an endless body.
 async fn read_answer(step: &'static str, response: reqwest::Response, timeout: Duration) -> Result<Bytes, RehostError> {
-    crate::upstream::read_body(response, MAX_ANSWER_BYTES, timeout).await.map_err(|e| transfer(step)(e.to_string()))
+    crate::upstream::read_stream(reqwest_chunks(response), MAX_ANSWER_BYTES, timeout).await.map_err(|e| transfer(step)(e.to_string()))
 }
 
 /// Where short-link services put the link: liberal, since every one differs.
@@ -252,6 +252,12 @@ fn short_url_in(body: &[u8], long: &str) -> Option<String> {
 
 fn is_http(url: &str) -> bool {
     url.starts_with("http://") || url.starts_with("https://")
+}
+
+/// An answer's body chunks, with reqwest's errors spelled out.
+fn reqwest_chunks(response: reqwest::Response) -> impl futures_util::Stream<Item = Result<bytes::Bytes, String>> {
+    use futures_util::TryStreamExt;
+    response.bytes_stream().map_err(|e| describe(&e))
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::usage::recorder::Slot;
 use crate::usage::tap::SseTap;
 use crate::usage::{Dialect, Outcome};
 
-type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+type ByteStream = crate::upstream::BodyStream;
 
 /// What the body needs to record the request when it ends.
 pub struct Recording {
@@ -52,7 +52,7 @@ pub struct TappedBody {
 
 impl TappedBody {
     pub fn new(
-        response: reqwest::Response,
+        response: crate::upstream::Response,
         tap: Option<SseTap>,
         dialect: Dialect,
         idle: Duration,
@@ -60,7 +60,7 @@ impl TappedBody {
     ) -> TappedBody {
         let Recording { slot, outcome, started, upstream_wait, lease } = recording;
         TappedBody {
-            upstream: Box::pin(response.bytes_stream()),
+            upstream: response.bytes_stream(),
             tap,
             dialect,
             idle,
@@ -120,7 +120,7 @@ impl Stream for TappedBody {
             if this.done {
                 return Poll::Ready(None);
             }
-            match this.upstream.as_mut().poll_next(cx) {
+            match Pin::new(&mut this.upstream).poll_next(cx) {
                 Poll::Ready(Some(Ok(chunk))) => {
                     if !this.saw_first_byte {
                         this.saw_first_byte = true;
@@ -142,7 +142,7 @@ impl Stream for TappedBody {
                 }
                 Poll::Ready(Some(Err(e))) => {
                     this.done = true;
-                    let message = format!("upstream stream broke off: {}", crate::upstream::describe(&e));
+                    let message = format!("upstream stream broke off: {}", e);
                     let event = this.tap.as_ref().map(|_| this.error_event(&message));
                     this.complete(Some(message.clone()), false);
                     return match event {

@@ -82,7 +82,7 @@ impl KeyClaims {
 /// What the loop ended with.
 pub enum Answer {
     /// A 2xx: the body is still to be read (streamed) by the caller.
-    Success { response: reqwest::Response, lease: Lease, retries: u32, upstream_wait: Duration },
+    Success { response: super::Response, lease: Lease, retries: u32, upstream_wait: Duration },
     /// Upstream's own non-2xx answer, returned as is.
     Upstream {
         status: StatusCode,

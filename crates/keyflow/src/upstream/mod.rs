@@ -11,6 +11,7 @@
 //! can mean for them ([`Blame`]) and get typed results back.
 
 pub mod classify;
+pub mod client;
 pub mod failover;
 mod key_state;
 
@@ -20,8 +21,11 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http_body_util::Full;
 
 pub use classify::{classify, error_summary, Blame, Verdict};
+pub use client::{BodyStream, Response, TransportError};
+use client::{Base, HttpClient};
 
 use crate::config::RuntimeSettings;
 use crate::secret::Secret;
@@ -45,6 +49,12 @@ pub enum SendError {
 
 pub struct Upstream {
     base: String,
+    /// `base` taken apart once; `None` when it does not parse, and then
+    /// every exchange fails with the reason.
+    parsed: Result<Base, TransportError>,
+    /// SiliconFlow's API: every exchange.
+    api: ArcSwap<HttpClient>,
+    /// Other hosts (images re-hosted from upstream's storage).
     client: ArcSwap<reqwest::Client>,
     connect_timeout: std::sync::atomic::AtomicU64,
 }
@@ -70,7 +80,7 @@ impl<'a> Outbound<'a> {
 /// What one exchange came to, classified once.
 pub enum Reply {
     /// A 2xx head: the body is still to be streamed or read by the caller.
-    Success(reqwest::Response),
+    Success(Response),
     /// Upstream's error answer, read whole, with its verdict.
     Refused { status: StatusCode, headers: HeaderMap, body: Bytes, verdict: Verdict },
     /// No answer to act on ([`Verdict::NoAnswer`]).
@@ -101,8 +111,12 @@ fn build_client(connect_timeout: u64) -> reqwest::Client {
 
 impl Upstream {
     pub fn new(base: &str, settings: &RuntimeSettings) -> Upstream {
+        let base = base.trim_end_matches('/').to_string();
+        let connect = Duration::from_secs(settings.connect_timeout_secs.max(1));
         Upstream {
-            base: base.trim_end_matches('/').to_string(),
+            parsed: Base::parse(&base),
+            base,
+            api: ArcSwap::from_pointee(HttpClient::new(connect)),
             client: ArcSwap::from_pointee(build_client(settings.connect_timeout_secs)),
             connect_timeout: settings.connect_timeout_secs.into(),
         }
@@ -118,6 +132,8 @@ impl Upstream {
         use std::sync::atomic::Ordering;
         if self.connect_timeout.swap(settings.connect_timeout_secs, Ordering::Relaxed) != settings.connect_timeout_secs
         {
+            let connect = Duration::from_secs(settings.connect_timeout_secs.max(1));
+            self.api.store(Arc::new(HttpClient::new(connect)));
             self.client.store(Arc::new(build_client(settings.connect_timeout_secs)));
         }
     }
@@ -153,22 +169,26 @@ impl Upstream {
     }
 
     /// The one place a pool key becomes a header.
-    async fn send(&self, out: Outbound<'_>, key: &Secret, wait: Duration) -> Result<reqwest::Response, SendError> {
-        let url = format!("{}{}", self.base, out.path_and_query);
-        let mut request = self.client.load().request(out.method, url);
+    async fn send(&self, out: Outbound<'_>, key: &Secret, wait: Duration) -> Result<Response, SendError> {
+        let base = self.parsed.as_ref().map_err(|e| SendError::Connect(e.to_string()))?;
+        let uri = base.uri(out.path_and_query).map_err(|e| SendError::Connect(e.to_string()))?;
+        let mut request = http::Request::new(Full::new(out.body));
+        *request.method_mut() = out.method;
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
         for name in FORWARDED_HEADERS {
             if let Some(value) = out.headers.get(*name) {
-                request = request.header(*name, value.clone());
+                headers.insert(*name, value.clone());
             }
         }
         let mut auth = HeaderValue::try_from(format!("Bearer {}", key.expose()))
             .map_err(|_| SendError::Connect("pool key holds characters not allowed in a header".into()))?;
         auth.set_sensitive(true);
-        request = request.header(http::header::AUTHORIZATION, auth).body(out.body);
-        match tokio::time::timeout(wait, request.send()).await {
+        headers.insert(http::header::AUTHORIZATION, auth);
+        let client = self.api.load();
+        match tokio::time::timeout(wait, client.send(request)).await {
             Err(_) => Err(SendError::Timeout(wait.as_secs())),
-            Ok(Err(e)) if e.is_timeout() => Err(SendError::Timeout(wait.as_secs())),
-            Ok(Err(e)) => Err(SendError::Connect(describe(&e))),
+            Ok(Err(e)) => Err(SendError::Connect(e.0)),
             Ok(Ok(response)) => Ok(response),
         }
     }
@@ -187,13 +207,23 @@ pub fn describe(e: &reqwest::Error) -> String {
 }
 
 /// Reads a whole (error or JSON) body, at most `limit` bytes, within `timeout`.
-pub async fn read_body(response: reqwest::Response, limit: usize, timeout: Duration) -> Result<Bytes, SendError> {
+pub async fn read_body(response: Response, limit: usize, timeout: Duration) -> Result<Bytes, SendError> {
+    read_stream(response.bytes_stream(), limit, timeout).await
+}
+
+/// Reads a whole body from its chunks, at most `limit` bytes, within
+/// `timeout` (also for the other hosts' answers, through reqwest).
+pub async fn read_stream<S, E>(stream: S, limit: usize, timeout: Duration) -> Result<Bytes, SendError>
+where
+    S: futures_util::Stream<Item = Result<Bytes, E>>,
+    E: std::fmt::Display,
+{
     use futures_util::StreamExt;
     let read = async {
-        let mut stream = response.bytes_stream();
+        let mut stream = std::pin::pin!(stream);
         let mut buf = bytes::BytesMut::new();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| SendError::Connect(describe(&e)))?;
+            let chunk = chunk.map_err(|e| SendError::Connect(e.to_string()))?;
             if buf.len() + chunk.len() > limit {
                 return Err(SendError::Connect(format!("upstream body larger than {limit} bytes")));
             }
