@@ -220,7 +220,9 @@ async fn shorten(
 /// A Lsky Pro or short-link answer, at most [`MAX_ANSWER_BYTES`]: a
 /// misbehaving service must not make the gateway buffer an endless body.
 async fn read_answer(step: &'static str, response: reqwest::Response, timeout: Duration) -> Result<Bytes, RehostError> {
-    crate::upstream::read_stream(reqwest_chunks(response), MAX_ANSWER_BYTES, timeout).await.map_err(|e| transfer(step)(e.to_string()))
+    crate::upstream::read_stream(reqwest_chunks(response), MAX_ANSWER_BYTES, timeout)
+        .await
+        .map_err(|e| transfer(step)(e.to_string()))
 }
 
 /// Where short-link services put the link: liberal, since every one differs.

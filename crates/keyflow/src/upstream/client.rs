@@ -176,7 +176,10 @@ mod tests {
         let base = Base::parse("https://api.siliconflow.cn").expect("base");
         assert_eq!(base.uri("/v1/chat/completions").expect("uri"), "https://api.siliconflow.cn/v1/chat/completions");
         let base = Base::parse("http://127.0.0.1:9000/proxy/").expect("base");
-        assert_eq!(base.uri("/v1/files?purpose=batch").expect("uri"), "http://127.0.0.1:9000/proxy/v1/files?purpose=batch");
+        assert_eq!(
+            base.uri("/v1/files?purpose=batch").expect("uri"),
+            "http://127.0.0.1:9000/proxy/v1/files?purpose=batch"
+        );
         assert!(Base::parse("not a url").is_err());
         assert!(Base::parse("/relative").is_err());
     }

@@ -24,8 +24,8 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::Full;
 
 pub use classify::{classify, error_summary, Blame, Verdict};
-pub use client::{BodyStream, Response, TransportError};
 use client::{Base, HttpClient};
+pub use client::{BodyStream, Response, TransportError};
 
 use crate::config::RuntimeSettings;
 use crate::secret::Secret;
