@@ -128,8 +128,14 @@ fn build(
         headers.remove(http::header::CONTENT_LENGTH);
     }
     if let Some(id) = key_id {
-        headers.insert("x-keyflow-key-id", HeaderValue::from(id));
+        headers.insert(KEY_ID, HeaderValue::from(id));
     }
-    headers.insert("x-keyflow-retries", HeaderValue::from(retries));
+    let retries = if retries == 0 { HeaderValue::from_static("0") } else { HeaderValue::from(retries) };
+    headers.insert(RETRIES, retries);
     response
 }
+
+/// keyflow's own answer headers, named once (a name from `&str` allocates
+/// on every request).
+const KEY_ID: http::HeaderName = http::HeaderName::from_static("x-keyflow-key-id");
+const RETRIES: http::HeaderName = http::HeaderName::from_static("x-keyflow-retries");
