@@ -54,8 +54,9 @@ pub struct Upstream {
     parsed: Result<Base, TransportError>,
     /// SiliconFlow's API: every exchange.
     api: ArcSwap<HttpClient>,
-    /// Other hosts (images re-hosted from upstream's storage).
-    client: ArcSwap<reqwest::Client>,
+    /// Other hosts (images re-hosted from upstream's storage), built on
+    /// first use: most gateways never re-host, and its TLS roots cost memory.
+    client: arc_swap::ArcSwapOption<reqwest::Client>,
     connect_timeout: std::sync::atomic::AtomicU64,
 }
 
@@ -117,7 +118,7 @@ impl Upstream {
             parsed: Base::parse(&base),
             base,
             api: ArcSwap::from_pointee(HttpClient::new(connect)),
-            client: ArcSwap::from_pointee(build_client(settings.connect_timeout_secs)),
+            client: arc_swap::ArcSwapOption::empty(),
             connect_timeout: settings.connect_timeout_secs.into(),
         }
     }
@@ -134,14 +135,20 @@ impl Upstream {
         {
             let connect = Duration::from_secs(settings.connect_timeout_secs.max(1));
             self.api.store(Arc::new(HttpClient::new(connect)));
-            self.client.store(Arc::new(build_client(settings.connect_timeout_secs)));
+            self.client.store(None);
         }
     }
 
     /// The pooled client itself, for calls that are not SiliconFlow's API
     /// (images re-hosted from upstream's storage); they carry no pool key.
     pub fn client(&self) -> Arc<reqwest::Client> {
-        self.client.load_full()
+        if let Some(client) = self.client.load_full() {
+            return client;
+        }
+        let built = Arc::new(build_client(self.connect_timeout.load(std::sync::atomic::Ordering::Relaxed)));
+        // Two first uses at once may both build; either client serves.
+        self.client.store(Some(Arc::clone(&built)));
+        built
     }
 
     /// Sends one request with `key` and waits for the response head, at most
