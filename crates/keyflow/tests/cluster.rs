@@ -17,6 +17,10 @@
 // Test code states its expectations with unwrap/expect/panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+// The store contract's way of finding (or starting) the PostgreSQL server.
+#[allow(dead_code)]
+#[path = "store_contract/db.rs"]
+mod db;
 #[path = "cluster/harness.rs"]
 mod harness;
 

@@ -15,7 +15,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use keyflow_mock::{MockConfig, MockServer, MockState};
@@ -87,15 +86,6 @@ pub fn no_turn() -> Turn {
 // ---------------------------------------------------------------------------
 // PostgreSQL
 
-fn postgres_installed() -> bool {
-    let debian = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|dirs| dirs.flatten().any(|d| d.path().join("bin/initdb").is_file()))
-        .unwrap_or(false);
-    let on_path = std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join("initdb").is_file()));
-    debian || on_path
-}
-
 /// The script's output for `command dir`, or why it failed.
 pub fn pg_script(command: &str, dir: &Path) -> Result<String, String> {
     let script = repo_root().join("scripts/postgres-test-cluster");
@@ -112,44 +102,10 @@ pub fn pg_script(command: &str, dir: &Path) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
-/// Starts a throwaway cluster in `dir` and a watchdog that stops and removes
-/// it once this test process is gone.
-fn start_process_cluster() -> Result<String, String> {
-    let dir = std::env::temp_dir().join(format!("keyflow-cluster-pg-{}", std::process::id()));
-    let url = pg_script("start", &dir).map_err(|e| format!("{e}\n{HOW_TO_GET_POSTGRES}"))?;
-    let script = repo_root().join("scripts/postgres-test-cluster");
-    Command::new("sh")
-        .arg("-c")
-        .arg(r#"while kill -0 "$0" 2>/dev/null; do sleep 1; done; exec "$1" stop "$2""#)
-        .arg(std::process::id().to_string())
-        .arg(&script)
-        .arg(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start the cluster's watchdog: {e}"))?;
-    Ok(url)
-}
-
-/// The shared server for this process, found or started once.
+/// The shared server (`KEYFLOW_TEST_POSTGRES_URL`, or a throwaway cluster
+/// started once for this process), as the store contract finds it.
 fn server_url() -> String {
-    static SERVER: OnceLock<Result<String, String>> = OnceLock::new();
-    let found = SERVER.get_or_init(|| match std::env::var("KEYFLOW_TEST_POSTGRES_URL") {
-        Ok(url) if !url.trim().is_empty() => Ok(url.trim().to_string()),
-        _ if postgres_installed() => start_process_cluster(),
-        _ => Err(HOW_TO_GET_POSTGRES.to_string()),
-    });
-    match found {
-        Ok(url) => url.clone(),
-        Err(message) => panic!("{message}"),
-    }
-}
-
-fn with_database(server: &str, name: &str) -> String {
-    let mut url = reqwest::Url::parse(server).expect("the server URL is a URL");
-    url.set_path(&format!("/{name}"));
-    url.to_string()
+    crate::db::server_url()
 }
 
 /// One test's database (a random name), dropped with the value.
@@ -173,7 +129,7 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("cannot connect to the test server: {e}; {HOW_TO_GET_POSTGRES}"));
         sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
         admin.close().await.ok();
-        TestDb { url: with_database(server, &name), server: server.to_string(), name }
+        TestDb { url: crate::db::with_database(server, &name), server: server.to_string(), name }
     }
 
     /// The first column of the first row of `sql`, as `i64`, read past keyflow.

@@ -55,7 +55,7 @@ fn postgres_installed() -> bool {
 }
 
 /// The server URL for this process, found or started once.
-fn server_url() -> String {
+pub fn server_url() -> String {
     static SERVER: OnceLock<Result<String, String>> = OnceLock::new();
     let found = SERVER.get_or_init(|| match std::env::var("KEYFLOW_TEST_POSTGRES_URL") {
         Ok(url) if !url.trim().is_empty() => Ok(url.trim().to_string()),
@@ -101,7 +101,7 @@ fn start_cluster() -> Result<String, String> {
 }
 
 /// `server` with its database replaced by `name`.
-fn with_database(server: &str, name: &str) -> String {
+pub fn with_database(server: &str, name: &str) -> String {
     let mut url = reqwest::Url::parse(server).expect("KEYFLOW_TEST_POSTGRES_URL is a URL");
     url.set_path(&format!("/{name}"));
     url.to_string()
