@@ -5,6 +5,33 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use super::logs::*;
 use super::{SqliteStore, StoreResult};
 
+/// Rows per multi-row `INSERT`, largest first. A batch is cut into these
+/// sizes, so each connection prepares (parses and plans) at most four log
+/// statements once and reuses them: parsing a new statement for every
+/// batch cost more than the inserts themselves. 256 rows × 18 columns stay
+/// well under SQLite's 32,766 bound parameters.
+const INSERT_SIZES: [usize; 4] = [256, 32, 4, 1];
+
+/// The largest statement that fits `rows` rows, and its row count.
+fn insert_statement(rows: usize) -> (usize, &'static str) {
+    static TEXTS: [std::sync::OnceLock<String>; INSERT_SIZES.len()] =
+        [const { std::sync::OnceLock::new() }; INSERT_SIZES.len()];
+    let at = INSERT_SIZES.iter().position(|&size| size <= rows).unwrap_or(INSERT_SIZES.len() - 1);
+    let size = INSERT_SIZES[at];
+    let text = TEXTS[at].get_or_init(|| {
+        let row = format!("({})", ["?"; LOG_COLUMNS].join(", "));
+        format!(
+            "INSERT INTO request_logs (ts_ms, client, route, model, key_id, status, error, latency_ms, ttfb_ms, \
+             prompt_tokens, completion_tokens, total_tokens, retries, stream, images, cost, aborted, instance) VALUES {}",
+            vec![row; size].join(", ")
+        )
+    });
+    (size, text)
+}
+
+/// Columns a log row is inserted with.
+const LOG_COLUMNS: usize = 18;
+
 /// Appends `WHERE …` for a filter.
 fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, filter: &LogFilter) {
     q.push(" WHERE 1 = 1");
@@ -89,36 +116,34 @@ impl SqliteStore {
     /// transaction.
     pub(super) async fn insert_log_rows(&self, rows: &[LogRow], mark: Option<(&str, &str)>) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        // Multi-row INSERTs keep a batch of thousands to a few statements
-        // (SQLite allows 32766 bound parameters per statement; 18 per row).
-        for chunk in rows.chunks(1000) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO request_logs (ts_ms, client, route, model, key_id, status, error, latency_ms, ttfb_ms, \
-                 prompt_tokens, completion_tokens, total_tokens, retries, stream, images, cost, aborted, instance) ",
-            );
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.ts_ms)
-                    .push_bind(r.client.clone())
-                    .push_bind(r.route.clone())
-                    .push_bind(r.model.clone())
-                    .push_bind(r.key_id)
-                    .push_bind(i64::from(r.status))
-                    .push_bind(r.error.clone())
-                    .push_bind(r.latency_ms as i64)
-                    .push_bind(r.ttfb_ms.map(|v| v as i64))
-                    .push_bind(r.prompt_tokens as i64)
-                    .push_bind(r.completion_tokens as i64)
-                    .push_bind(r.total_tokens as i64)
-                    .push_bind(i64::from(r.retries))
-                    .push_bind(r.stream as i64)
-                    .push_bind(i64::from(r.images))
-                    .push_bind(r.cost)
-                    .push_bind(r.aborted as i64)
-                    .push_bind(r.instance.clone());
-            });
-            // Not prepared for reuse: each batch size is another statement,
-            // and caching them all grew memory without bound under load.
-            q.build().persistent(false).execute(&mut *tx).await?;
+        let mut rest = rows;
+        while !rest.is_empty() {
+            let (size, sql) = insert_statement(rest.len());
+            let (chunk, tail) = rest.split_at(size);
+            let mut q = sqlx::query(sql);
+            for r in chunk {
+                q = q
+                    .bind(r.ts_ms)
+                    .bind(r.client.clone())
+                    .bind(r.route.clone())
+                    .bind(r.model.clone())
+                    .bind(r.key_id)
+                    .bind(i64::from(r.status))
+                    .bind(r.error.clone())
+                    .bind(r.latency_ms as i64)
+                    .bind(r.ttfb_ms.map(|v| v as i64))
+                    .bind(r.prompt_tokens as i64)
+                    .bind(r.completion_tokens as i64)
+                    .bind(r.total_tokens as i64)
+                    .bind(i64::from(r.retries))
+                    .bind(r.stream as i64)
+                    .bind(i64::from(r.images))
+                    .bind(r.cost)
+                    .bind(r.aborted as i64)
+                    .bind(r.instance.clone());
+            }
+            q.execute(&mut *tx).await?;
+            rest = tail;
         }
         if let Some((name, value)) = mark {
             sqlx::query(
