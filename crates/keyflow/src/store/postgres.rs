@@ -24,6 +24,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_logs", include_str!("migrations/postgres/0002_logs.sql")),
     ("0003_tokens", include_str!("migrations/postgres/0003_tokens.sql")),
     ("0004_cluster", include_str!("migrations/postgres/0004_cluster.sql")),
+    ("0005_log_key_index", include_str!("migrations/postgres/0005_log_key_index.sql")),
 ];
 
 /// The advisory lock migrations take (any constant; this one spells `kf-migr`).

@@ -22,6 +22,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0003_tokens", include_str!("migrations/sqlite/0003_tokens.sql")),
     ("0004_pin_owner", include_str!("migrations/sqlite/0004_pin_owner.sql")),
     ("0005_cluster", include_str!("migrations/sqlite/0005_cluster.sql")),
+    ("0006_log_key_index", include_str!("migrations/sqlite/0006_log_key_index.sql")),
 ];
 
 pub struct SqliteStore {
