@@ -5,6 +5,10 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use super::logs::*;
 use super::{SqliteStore, StoreResult};
 
+/// The columns a log row is inserted with, in the order they are bound.
+const LOG_COLUMNS: &str = "ts_ms, client, route, model, key_id, status, error, latency_ms, ttfb_ms, \
+     prompt_tokens, completion_tokens, total_tokens, retries, stream, images, cost, aborted, instance";
+
 /// Rows per multi-row `INSERT`, largest first. A batch is cut into these
 /// sizes, so each connection prepares (parses and plans) at most four log
 /// statements once and reuses them: parsing a new statement for every
@@ -19,18 +23,11 @@ fn insert_statement(rows: usize) -> (usize, &'static str) {
     let at = INSERT_SIZES.iter().position(|&size| size <= rows).unwrap_or(INSERT_SIZES.len() - 1);
     let size = INSERT_SIZES[at];
     let text = TEXTS[at].get_or_init(|| {
-        let row = format!("({})", ["?"; LOG_COLUMNS].join(", "));
-        format!(
-            "INSERT INTO request_logs (ts_ms, client, route, model, key_id, status, error, latency_ms, ttfb_ms, \
-             prompt_tokens, completion_tokens, total_tokens, retries, stream, images, cost, aborted, instance) VALUES {}",
-            vec![row; size].join(", ")
-        )
+        let row = format!("({})", vec!["?"; LOG_COLUMNS.split(", ").count()].join(", "));
+        format!("INSERT INTO request_logs ({LOG_COLUMNS}) VALUES {}", vec![row; size].join(", "))
     });
     (size, text)
 }
-
-/// Columns a log row is inserted with.
-const LOG_COLUMNS: usize = 18;
 
 /// Appends `WHERE …` for a filter.
 fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, filter: &LogFilter) {
